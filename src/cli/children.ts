@@ -1,0 +1,57 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import type { Logger } from '../shared/logger.js';
+
+/**
+ * Starts this same CLI as a child process with other arguments, with the same Node.js
+ * flags (so it also works under a TypeScript loader in development).
+ */
+export function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
+  const script = process.argv[1] ?? '';
+  return spawn(process.execPath, [...process.execArgv, script, ...args], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+}
+
+/** A set of child processes stopped together, in reverse start order. */
+export class ChildGroup {
+  private readonly children: { name: string; child: ChildProcess }[] = [];
+  private stopping = false;
+
+  constructor(
+    private readonly logger: Logger,
+    private readonly onUnexpectedExit: (name: string, code: number | null) => void,
+  ) {}
+
+  add(name: string, child: ChildProcess): void {
+    this.children.push({ name, child });
+    child.once('exit', (code, signal) => {
+      if (this.stopping) return;
+      this.logger.error({ process: name, code, signal }, 'child process exited unexpectedly');
+      this.onUnexpectedExit(name, code);
+    });
+  }
+
+  /** Sends SIGTERM to every child and waits for each to exit; SIGKILL after `graceMs`. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.stopping = true;
+    for (const { name, child } of [...this.children].reverse()) {
+      await stopChild(child, graceMs, () => this.logger.warn({ process: name, graceMs }, 'child did not stop in time; killing it'));
+    }
+  }
+}
+
+function stopChild(child: ChildProcess, graceMs: number, onKill: () => void): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      onKill();
+      child.kill('SIGKILL');
+    }, graceMs);
+    child.once('exit', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+    child.kill('SIGTERM');
+  });
+}

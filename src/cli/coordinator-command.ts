@@ -1,0 +1,55 @@
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { CONFIG_DEFAULTS } from '../config/defaults.js';
+import { loadClusterConfig } from '../config/load.js';
+import { Coordinator } from '../coordinator/coordinator.js';
+import { createLogger, type Logger } from '../shared/logger.js';
+import { closeOnSignals } from './lifecycle.js';
+import { collect, parsePort, resolveLogLevel, resolveToken } from './options.js';
+
+interface CoordinatorFlags {
+  config: string[];
+  dataDir?: string;
+  host?: string;
+  port?: number;
+  token?: string;
+  logLevel?: string;
+  pretty?: boolean;
+}
+
+export function registerCoordinatorCommand(program: Command): void {
+  program
+    .command('coordinator')
+    .description('Start the coordinator: state database, public API and router')
+    .option('-c, --config <path>', 'TOML file or folder of TOML files (repeatable); without it, the cluster stored in --data-dir is used', collect, [])
+    .option('--data-dir <path>', `folder of the state database (default: the config's data_dir or ${CONFIG_DEFAULTS.coordinator.dataDir})`)
+    .option('--host <address>', 'address of the public API (default: the config\'s, else 127.0.0.1)')
+    .option('--port <port>', 'port of the public API (default: the config\'s, else 8080)', parsePort)
+    .option('--token <secret>', 'cluster token engines must present (default: CASCADE_TOKEN, else one generated and stored in the data folder)')
+    .option('--log-level <level>', 'pino log level (default: CASCADE_LOG_LEVEL or info)')
+    .option('--pretty', 'human-readable log lines instead of JSON')
+    .action(async (flags: CoordinatorFlags) => runCoordinator(flags));
+}
+
+async function runCoordinator(flags: CoordinatorFlags): Promise<void> {
+  const logger = createLogger({ level: resolveLogLevel(flags.logLevel), role: 'coordinator', pretty: flags.pretty === true });
+  const config = flags.config.length > 0 ? loadClusterConfig(flags.config) : null;
+  const dataDir = resolve(flags.dataDir ?? config?.coordinator.dataDir ?? CONFIG_DEFAULTS.coordinator.dataDir);
+  const token = resolveToken(flags.token) || readOrCreateToken(dataDir, logger);
+  const coordinator = new Coordinator({ config, dataDir, host: flags.host ?? null, port: flags.port ?? null, token, sweepIntervalMs: 500 }, logger);
+  closeOnSignals(() => coordinator.close(), logger);
+  await coordinator.start();
+}
+
+/** Keeps a generated token in the data folder, so engines can be given the same one after a restart. */
+function readOrCreateToken(dataDir: string, logger: Logger): string {
+  const path = join(dataDir, 'token');
+  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const token = randomBytes(24).toString('base64url');
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  logger.info({ path }, 'generated a cluster token; give it to engines with --token or CASCADE_TOKEN');
+  return token;
+}

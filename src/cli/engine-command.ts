@@ -1,0 +1,68 @@
+import { resolve, join } from 'node:path';
+import type { Command } from 'commander';
+import { CONFIG_DEFAULTS } from '../config/defaults.js';
+import { Engine } from '../engine/engine.js';
+import type { EngineSettings } from '../engine/settings.js';
+import { defaultSourceSettings } from '../sources/index.js';
+import { createLogger } from '../shared/logger.js';
+import { closeOnSignals } from './lifecycle.js';
+import { parseNonNegativeInteger, parsePort, resolveLogLevel, resolveToken } from './options.js';
+
+interface EngineFlags {
+  coordinator: string;
+  server: number;
+  host: string;
+  port?: number;
+  advertise?: string;
+  token?: string;
+  dataDir: string;
+  driveUrl?: string;
+  threads: number;
+  progress?: boolean;
+  logLevel?: string;
+  pretty?: boolean;
+}
+
+export function registerEngineCommand(program: Command): void {
+  program
+    .command('engine')
+    .description('Start an engine: it joins the coordinator, loads the models placed on its server and serves them')
+    .requiredOption('--coordinator <url>', 'URL of the coordinator, for example http://10.0.0.1:8080 (or CASCADE_COORDINATOR)', process.env.CASCADE_COORDINATOR)
+    .requiredOption('--server <index>', 'index N of the [Servers.N] table this engine serves', parseNonNegativeInteger)
+    .option('--host <address>', 'address to listen on', '127.0.0.1')
+    .option('--port <port>', 'port to listen on (default: 7100 + server index)', parsePort)
+    .option('--advertise <host:port>', 'address the coordinator and other engines use to reach this engine (default: host:port)')
+    .option('--token <secret>', 'cluster token (default: CASCADE_TOKEN)')
+    .option('--data-dir <path>', 'folder of the model cache', CONFIG_DEFAULTS.coordinator.dataDir)
+    .option('--drive-url <url>', 'base URL of the Google Drive download endpoint')
+    .option('--threads <count>', 'ONNX Runtime threads per inference; 0 picks one per core', parseNonNegativeInteger, 0)
+    .option('--progress', 'draw download progress bars on stderr')
+    .option('--log-level <level>', 'pino log level (default: CASCADE_LOG_LEVEL or info)')
+    .option('--pretty', 'human-readable log lines instead of JSON')
+    .action(async (flags: EngineFlags) => runEngine(flags));
+}
+
+async function runEngine(flags: EngineFlags): Promise<void> {
+  const logger = createLogger({ level: resolveLogLevel(flags.logLevel), role: `engine-${flags.server}`, pretty: flags.pretty === true });
+  const engine = new Engine(toSettings(flags), logger);
+  closeOnSignals(() => engine.close(), logger);
+  await engine.start();
+}
+
+function toSettings(flags: EngineFlags): EngineSettings {
+  const sources = defaultSourceSettings(join(resolve(flags.dataDir), 'cache'));
+  return {
+    serverIndex: flags.server,
+    host: flags.host,
+    port: flags.port ?? 7100 + flags.server,
+    advertiseAddress: flags.advertise ?? null,
+    coordinatorUrl: flags.coordinator,
+    token: resolveToken(flags.token),
+    heartbeatIntervalMs: CONFIG_DEFAULTS.timing.heartbeatIntervalMs,
+    reportTimeoutMs: 5_000,
+    loadTimeoutMs: CONFIG_DEFAULTS.timing.loadTimeoutMs,
+    sources: { ...sources, progress: flags.progress === true && process.stderr.isTTY, ...(flags.driveUrl !== undefined ? { driveBaseUrl: flags.driveUrl } : {}) },
+    session: { intraOpThreads: flags.threads },
+    maxBodyBytes: CONFIG_DEFAULTS.limits.maxBodyBytes,
+  };
+}

@@ -1,0 +1,40 @@
+import { InvalidArgumentError } from 'commander';
+
+/** Parses a TCP port flag; 0 asks the OS for a free port. */
+export function parsePort(value: string): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new InvalidArgumentError(`'${value}' is not a port; give an integer from 0 to 65535.`);
+  }
+  return port;
+}
+
+export function parseNonNegativeInteger(value: string): number {
+  const number = Number(value);
+  if (!Number.isInteger(number) || number < 0) {
+    throw new InvalidArgumentError(`'${value}' is not a non-negative integer.`);
+  }
+  return number;
+}
+
+export function collect(value: string, previous: string[]): string[] {
+  return [...previous, value];
+}
+
+/**
+ * Reads the cluster token from a flag or the environment. The CLI is the only place
+ * that reads `process.env`; everything below it takes validated values.
+ */
+export function resolveToken(flag: string | undefined): string {
+  return flag ?? process.env.CASCADE_TOKEN ?? '';
+}
+
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function resolveLogLevel(flag: string | undefined): string {
+  const level = flag ?? process.env.CASCADE_LOG_LEVEL ?? 'info';
+  if (!LOG_LEVELS.includes(level)) {
+    throw new InvalidArgumentError(`Log level '${level}' is not one of ${LOG_LEVELS.join(', ')}.`);
+  }
+  return level;
+}

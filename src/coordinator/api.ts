@@ -1,0 +1,74 @@
+import type { CascadePipeline } from '../pipeline/cascade.js';
+import type { StateStore } from '../store/state-store.js';
+import { CascadeError } from '../shared/errors.js';
+import { createHttpServer, requireToken, type HttpServer } from '../shared/http.js';
+import type { Logger } from '../shared/logger.js';
+import { REPORT_PATH, type EngineReport } from '../shared/protocol.js';
+import type { ClusterState } from './cluster-state.js';
+import { registerPredictRoute } from './predict-route.js';
+
+export interface CoordinatorApiDeps {
+  state: ClusterState;
+  store: StateStore;
+  pipeline: CascadePipeline;
+  logger: Logger;
+  token: string;
+  /** False once shutdown has begun, so load balancers stop sending traffic. */
+  accepting: () => boolean;
+}
+
+/** Builds the coordinator's HTTP API: prediction, health, readiness, status and engine reports. */
+export async function buildCoordinatorApi(deps: CoordinatorApiDeps): Promise<HttpServer> {
+  const limits = deps.state.cluster.limits;
+  const app = createHttpServer({ logger: deps.logger, bodyLimitBytes: limits.maxBodyBytes });
+  requireToken(app, '/internal/', deps.token, deps.logger);
+  await registerPredictRoute(app, { pipeline: deps.pipeline, limits: () => deps.state.cluster.limits });
+
+  app.get('/healthz', async () => ({ status: 'ok' }));
+  app.get('/readyz', async (_request, reply) => {
+    const readiness = computeReadiness(deps);
+    return reply.code(readiness.ready ? 200 : 503).send(readiness);
+  });
+  app.get('/v1/cluster', async () => describeCluster(deps));
+
+  app.post(REPORT_PATH, { bodyLimit: 4 * 1024 * 1024 }, async (request) => {
+    const report = parseReport(request.body);
+    return deps.state.handleReport(report);
+  });
+  return app;
+}
+
+/**
+ * Ready means every placed model has at least one replica loaded and warmed up on an
+ * engine that is reporting, so a load balancer can send predictions here.
+ */
+function computeReadiness(deps: CoordinatorApiDeps): { ready: boolean; reason: string; notReady: { modelId: string; serverIndex: number; state: string; reason: string }[] } {
+  if (!deps.accepting()) return { ready: false, reason: 'shutting down', notReady: [] };
+  const placements = deps.state.placements();
+  const readyModels = new Set(placements.filter((placement) => placement.ready).map((placement) => placement.modelId));
+  const missing = deps.state.models().filter((model) => !readyModels.has(model.id));
+  const notReady = placements.filter((placement) => !placement.ready).map(({ modelId, serverIndex, state, reason }) => ({ modelId, serverIndex, state, reason }));
+  if (missing.length > 0) return { ready: false, reason: `models without a ready replica: ${missing.map((model) => model.id).join(', ')}`, notReady };
+  return { ready: true, reason: 'every placed model has a ready replica', notReady };
+}
+
+function describeCluster(deps: CoordinatorApiDeps): Record<string, unknown> {
+  const cluster = deps.state.cluster;
+  return {
+    servers: cluster.servers,
+    engines: deps.state.listEngines(),
+    models: deps.state.models().map((model) => ({ id: model.id, tier: model.tier, category: model.category, parents: model.parents, source: model.source })),
+    placements: deps.state.placements(),
+    routing: deps.state.routingTable(),
+    events: deps.store.listEvents(50),
+  };
+}
+
+function parseReport(body: unknown): EngineReport {
+  if (typeof body !== 'object' || body === null) throw new CascadeError('REQUEST_INVALID', 'The engine report must be a JSON object.');
+  const report = body as Partial<EngineReport>;
+  if (typeof report.engineId !== 'string' || typeof report.serverIndex !== 'number' || typeof report.address !== 'string' || !Array.isArray(report.replicas)) {
+    throw new CascadeError('REQUEST_INVALID', 'The engine report lacks engineId, serverIndex, address or replicas; engine and coordinator versions may differ.');
+  }
+  return report as EngineReport;
+}

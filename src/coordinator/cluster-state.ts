@@ -1,0 +1,220 @@
+import { createHash } from 'node:crypto';
+import type { ClusterConfig, ModelConfig } from '../config/types.js';
+import type { EngineRecord, ReplicaRecord, StateStore } from '../store/state-store.js';
+import { CascadeError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { Assignment, EngineReport, ReportReply, RouteEntry, RoutingTable } from '../shared/protocol.js';
+
+/**
+ * The coordinator's view of the cluster: the desired state (from the database) and
+ * what each engine last reported. Reports arrive every second per engine, so liveness
+ * (`lastSeen`) is kept in memory and only changes of state are written to SQLite.
+ */
+export class ClusterState {
+  private config: ClusterConfig;
+  private readonly engines = new Map<number, EngineRecord>();
+  private readonly replicas = new Map<string, ReplicaRecord>();
+  private readonly configHashes = new Map<string, string>();
+  private routing: RoutingTable | null = null;
+  private revision = 0;
+
+  constructor(
+    private readonly store: StateStore,
+    config: ClusterConfig,
+    private readonly logger: Logger,
+  ) {
+    this.config = config;
+    this.hashModels();
+    this.restoreFromStore();
+  }
+
+  get cluster(): ClusterConfig {
+    return this.config;
+  }
+
+  /** Records one engine report and returns what the engine should hold. */
+  handleReport(report: EngineReport, now = Date.now()): ReportReply {
+    const server = this.config.servers.find((candidate) => candidate.index === report.serverIndex);
+    if (server === undefined) {
+      const known = this.config.servers.map((candidate) => candidate.index).join(', ');
+      throw new CascadeError('REQUEST_INVALID', `Server index ${report.serverIndex} is not in the cluster (known: ${known}); start the engine with --server set to one of them.`, { serverIndex: report.serverIndex });
+    }
+    this.trackAddress(report);
+    this.trackEngine(report, now);
+    this.trackReplicas(report);
+    return {
+      assignments: this.assignmentsFor(report.serverIndex),
+      routing: this.routingTable(),
+      limits: this.config.limits,
+      heartbeatIntervalMs: this.config.timing.heartbeatIntervalMs,
+    };
+  }
+
+  /** Marks engines that stopped reporting as down; called on a timer. */
+  sweep(now = Date.now()): void {
+    for (const engine of this.engines.values()) {
+      const silentMs = now - engine.lastSeen;
+      if (engine.state === 'up' && silentMs > this.config.timing.engineDownAfterMs) {
+        this.setEngine({ ...engine, state: 'down', reason: `no report for ${silentMs} ms (limit ${this.config.timing.engineDownAfterMs} ms)` });
+        this.logger.warn({ serverIndex: engine.serverIndex, engineId: engine.engineId, silentMs }, 'engine marked down');
+      }
+    }
+  }
+
+  routingTable(): RoutingTable {
+    this.routing ??= this.buildRoutingTable();
+    return this.routing;
+  }
+
+  listEngines(): EngineRecord[] {
+    return [...this.engines.values()].sort((left, right) => left.serverIndex - right.serverIndex);
+  }
+
+  listReplicas(): ReplicaRecord[] {
+    return [...this.replicas.values()];
+  }
+
+  /** Per placement (model on server): whether it is ready on an engine that is up. */
+  placements(): { modelId: string; serverIndex: number; ready: boolean; state: string; reason: string }[] {
+    return this.models().flatMap((model) =>
+      model.parents.map((serverIndex) => {
+        const replica = this.replicas.get(replicaKey(model.id, serverIndex));
+        const engine = this.engines.get(serverIndex);
+        const engineUp = engine?.state === 'up';
+        const state = replica?.state ?? 'pending';
+        const reason = !engineUp ? `engine of server ${serverIndex} is ${engine?.state ?? 'not yet seen'}` : (replica?.reason ?? 'waiting for the engine to report it');
+        return { modelId: model.id, serverIndex, ready: engineUp && state === 'ready', state, reason };
+      }),
+    );
+  }
+
+  models(): ModelConfig[] {
+    return [this.config.basic, ...this.config.second];
+  }
+
+  private restoreFromStore(): void {
+    // Nothing reported before a restart is trusted: engines count as joining and their
+    // replicas as unconfirmed until each engine reports again.
+    for (const engine of this.store.listEngines()) {
+      this.engines.set(engine.serverIndex, { ...engine, state: 'joining', reason: 'coordinator restarted; waiting for a report', lastSeen: 0 });
+    }
+    for (const replica of this.store.listReplicas()) this.replicas.set(replicaKey(replica.modelId, replica.serverIndex), replica);
+  }
+
+  private hashModels(): void {
+    for (const model of this.models()) {
+      this.configHashes.set(model.id, createHash('sha256').update(JSON.stringify({ ...model, parents: [] })).digest('hex').slice(0, 16));
+    }
+  }
+
+  private trackAddress(report: EngineReport): void {
+    const { host, port } = splitAddress(report.address);
+    const changed = this.store.updateServerAddress(report.serverIndex, host, port, `engine ${report.engineId} reported address ${report.address}`);
+    if (!changed) return;
+    this.config = { ...this.config, servers: this.config.servers.map((server) => (server.index === report.serverIndex ? { ...server, ipv4: host, port } : server)) };
+    this.invalidateRouting();
+    this.logger.info({ serverIndex: report.serverIndex, address: report.address }, 'server address changed');
+  }
+
+  private trackEngine(report: EngineReport, now: number): void {
+    const previous = this.engines.get(report.serverIndex);
+    const restarted = previous !== undefined && previous.engineId !== report.engineId;
+    const changed = previous === undefined || previous.state !== 'up' || restarted || previous.address !== report.address;
+    const reason = previous === undefined ? 'first report' : restarted ? 'engine restarted' : previous.state !== 'up' ? `reporting again after being ${previous.state}` : 'address changed';
+    const record: EngineRecord = { serverIndex: report.serverIndex, engineId: report.engineId, address: report.address, state: 'up', reason: changed ? reason : (previous?.reason ?? reason), lastSeen: now };
+    if (changed) {
+      this.setEngine(record);
+      this.logger.info({ serverIndex: report.serverIndex, engineId: report.engineId, address: report.address, reason }, 'engine up');
+    } else {
+      this.engines.set(report.serverIndex, record);
+    }
+  }
+
+  private trackReplicas(report: EngineReport): void {
+    const reported = new Set<string>();
+    for (const replica of report.replicas) {
+      reported.add(replica.modelId);
+      const key = replicaKey(replica.modelId, report.serverIndex);
+      const previous = this.replicas.get(key);
+      const version = replica.descriptor?.version ?? null;
+      if (previous !== undefined && previous.state === replica.state && previous.version === version && previous.reason === replica.reason) continue;
+      const record = { modelId: replica.modelId, serverIndex: report.serverIndex, state: replica.state, reason: replica.reason, version, descriptor: replica.descriptor };
+      this.store.upsertReplica(record);
+      this.replicas.set(key, { ...record, updatedAt: Date.now() });
+      if (previous?.state !== replica.state) this.invalidateRouting();
+    }
+    this.dropUnreported(report.serverIndex, reported);
+  }
+
+  private dropUnreported(serverIndex: number, reported: Set<string>): void {
+    let dropped = false;
+    for (const [key, replica] of this.replicas) {
+      if (replica.serverIndex === serverIndex && !reported.has(replica.modelId)) {
+        this.replicas.delete(key);
+        dropped = true;
+      }
+    }
+    if (dropped) {
+      this.store.deleteReplicasExcept(serverIndex, [...reported]);
+      this.invalidateRouting();
+    }
+  }
+
+  private setEngine(record: EngineRecord): void {
+    this.engines.set(record.serverIndex, record);
+    this.store.upsertEngine(record);
+    this.invalidateRouting();
+  }
+
+  private assignmentsFor(serverIndex: number): Assignment[] {
+    return this.models()
+      .filter((model) => model.parents.includes(serverIndex))
+      .map((model) => ({ model, configHash: this.configHashes.get(model.id) ?? '' }));
+  }
+
+  private invalidateRouting(): void {
+    this.routing = null;
+  }
+
+  private buildRoutingTable(): RoutingTable {
+    this.revision += 1;
+    const routes: Record<string, RouteEntry> = {};
+    for (const model of this.models()) {
+      const entry = this.routeFor(model);
+      if (entry !== null) routes[model.id] = entry;
+    }
+    const categories: Record<string, string> = {};
+    for (const model of this.config.second) {
+      if (model.category !== null) categories[String(model.category)] = model.id;
+    }
+    return { revision: this.revision, basicModelId: this.config.basic.id, categories, routes };
+  }
+
+  /** Ready replicas of a model on engines that are up, with the descriptor they reported. */
+  private routeFor(model: ModelConfig): RouteEntry | null {
+    const ready = model.parents
+      .map((serverIndex) => ({ engine: this.engines.get(serverIndex), replica: this.replicas.get(replicaKey(model.id, serverIndex)) }))
+      .filter(({ engine, replica }) => engine?.state === 'up' && replica?.state === 'ready' && replica.descriptor !== null);
+    const descriptor = ready[0]?.replica?.descriptor;
+    if (descriptor === undefined || descriptor === null) return { modelId: model.id, descriptor: placeholderDescriptor(model), replicas: [] };
+    const replicas = ready.flatMap(({ engine }) => (engine === undefined ? [] : [{ serverIndex: engine.serverIndex, address: engine.address }]));
+    return { modelId: model.id, descriptor, replicas };
+  }
+}
+
+function placeholderDescriptor(model: ModelConfig): RouteEntry['descriptor'] {
+  return { id: model.id, version: '', inputWidth: null, inputHeight: null, resize: model.preprocessing.resize, labels: model.labels ?? [] };
+}
+
+function replicaKey(modelId: string, serverIndex: number): string {
+  return `${modelId}@${serverIndex}`;
+}
+
+/** Splits "host:port" (IPv6 hosts in brackets) into its parts. */
+export function splitAddress(address: string): { host: string; port: number } {
+  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
+  if (match === null) {
+    throw new CascadeError('REQUEST_INVALID', `Engine address '${address}' is not host:port; start the engine with --advertise host:port.`, { address });
+  }
+  return { host: match[1] ?? '', port: Number(match[2]) };
+}

@@ -1,0 +1,117 @@
+import type { ClusterConfig } from '../config/types.js';
+import { CascadePipeline, type CascadeRoutes } from '../pipeline/cascade.js';
+import { RemoteExecutor } from '../pipeline/remote-executor.js';
+import { StateStore } from '../store/state-store.js';
+import { CascadeError } from '../shared/errors.js';
+import type { HttpServer } from '../shared/http.js';
+import type { Logger } from '../shared/logger.js';
+import type { RoutingTable } from '../shared/protocol.js';
+import { buildCoordinatorApi } from './api.js';
+import { ClusterState } from './cluster-state.js';
+import { EngineClient } from './engine-client.js';
+
+export interface CoordinatorSettings {
+  /** Configuration to apply; null restarts from the cluster stored in `dataDir`. */
+  config: ClusterConfig | null;
+  dataDir: string;
+  /** Overrides of the stored or configured API address. */
+  host: string | null;
+  port: number | null;
+  token: string;
+  /** How often engines are checked for missed reports. */
+  sweepIntervalMs: number;
+}
+
+/**
+ * The coordinator process: state database, cluster view, public API and the router
+ * that sends images to engines.
+ */
+export class Coordinator {
+  private store: StateStore | null = null;
+  private app: HttpServer | null = null;
+  private client: EngineClient | null = null;
+  private sweepTimer: NodeJS.Timeout | null = null;
+  private accepting = false;
+  private closing: Promise<void> | null = null;
+  private listenUrl: string | null = null;
+
+  constructor(
+    private readonly settings: CoordinatorSettings,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Opens the database, applies or restores the cluster and listens; returns the API URL. */
+  async start(): Promise<string> {
+    if (this.listenUrl !== null) return this.listenUrl;
+    const store = StateStore.open(this.settings.dataDir, this.logger);
+    this.store = store;
+    const cluster = this.resolveCluster(store);
+    const state = new ClusterState(store, cluster, this.logger);
+    const client = new EngineClient({ token: this.settings.token, timeoutMs: cluster.timing.inferenceTimeoutMs, connectionsPerEngine: 64 });
+    this.client = client;
+    const executor = new RemoteExecutor(client, () => state.routingTable(), this.logger);
+    const pipeline = new CascadePipeline(executor, () => routesFrom(state.routingTable()));
+    const app = await buildCoordinatorApi({ state, store, pipeline, logger: this.logger, token: this.settings.token, accepting: () => this.accepting });
+    this.app = app;
+
+    const host = this.settings.host ?? cluster.coordinator.host;
+    const port = this.settings.port ?? cluster.coordinator.port;
+    await app.listen({ host, port });
+    this.accepting = true;
+    this.sweepTimer = setInterval(() => state.sweep(), this.settings.sweepIntervalMs);
+    this.listenUrl = `http://${formatHost(host)}:${this.boundPort(port)}`;
+    this.logger.info({ url: this.listenUrl, dataDir: this.settings.dataDir, servers: cluster.servers.length, models: 1 + cluster.second.length }, 'coordinator listening');
+    return this.listenUrl;
+  }
+
+  /** Fails readiness, drains in-flight requests, then closes clients and the database. Safe to call twice. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.accepting = false;
+    this.logger.info('coordinator stopping');
+    if (this.sweepTimer !== null) clearInterval(this.sweepTimer);
+    const steps: (() => Promise<void> | void)[] = [() => this.app?.close(), () => this.client?.close(), () => this.store?.close()];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (error) {
+        this.logger.error({ err: error }, 'coordinator shutdown step failed');
+      }
+    }
+    this.logger.info('coordinator stopped');
+  }
+
+  private resolveCluster(store: StateStore): ClusterConfig {
+    if (this.settings.config !== null) {
+      store.applyConfig(this.settings.config, `configuration loaded from ${this.settings.config.sourceFiles.join(', ')}`);
+      const applied = store.loadCluster();
+      if (applied !== null) return applied;
+    }
+    const stored = store.loadCluster();
+    if (stored === null) {
+      throw new CascadeError('CONFIG_NOT_FOUND', `No cluster is stored in ${this.settings.dataDir} yet; start the coordinator once with --config pointing at your servers and models TOML files.`, { dataDir: this.settings.dataDir });
+    }
+    this.logger.info({ dataDir: this.settings.dataDir }, 'cluster restored from the state database');
+    return stored;
+  }
+
+  private boundPort(fallback: number): number {
+    const address = this.app?.server.address();
+    return typeof address === 'object' && address !== null ? address.port : fallback;
+  }
+}
+
+export function routesFrom(table: RoutingTable): CascadeRoutes {
+  return {
+    basicModelId: table.basicModelId,
+    secondModelFor: (categoryIndex) => table.categories[String(categoryIndex)] ?? null,
+  };
+}
+
+function formatHost(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}

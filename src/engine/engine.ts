@@ -1,0 +1,117 @@
+import { randomUUID } from 'node:crypto';
+import type { ImageLimits } from '../config/types.js';
+import { CONFIG_DEFAULTS } from '../config/defaults.js';
+import type { HttpServer } from '../shared/http.js';
+import type { Logger } from '../shared/logger.js';
+import type { EngineReport, ReportReply, RoutingTable } from '../shared/protocol.js';
+import { ModelManager } from './model-manager.js';
+import { Reporter } from './reporter.js';
+import { buildEngineServer } from './server.js';
+import type { EngineSettings } from './settings.js';
+
+/**
+ * One engine process: an HTTP server for inference calls, the models assigned to its
+ * server, and the report loop that keeps the coordinator informed and brings back
+ * assignments.
+ */
+export class Engine {
+  readonly engineId = randomUUID();
+  private readonly startedAt = Date.now();
+  private readonly manager: ModelManager;
+  private readonly reporter: Reporter;
+  private readonly app: HttpServer;
+  private limits: ImageLimits = CONFIG_DEFAULTS.limits;
+  private routing: RoutingTable | null = null;
+  private assignmentsReceived = false;
+  private boundAddress: string | null = null;
+  private closing: Promise<void> | null = null;
+
+  constructor(
+    private readonly settings: EngineSettings,
+    private readonly logger: Logger,
+  ) {
+    const log = logger.child({ serverIndex: settings.serverIndex, engineId: this.engineId });
+    this.manager = new ModelManager({
+      loadOptions: { sources: settings.sources, session: settings.session },
+      loadTimeoutMs: settings.loadTimeoutMs,
+      logger: log,
+      onChange: () => this.reporter.reportNow(),
+    });
+    this.reporter = new Reporter({
+      coordinatorUrl: settings.coordinatorUrl,
+      token: settings.token,
+      intervalMs: settings.heartbeatIntervalMs,
+      timeoutMs: settings.reportTimeoutMs,
+      logger: log,
+      buildReport: () => this.buildReport(),
+      onReply: (reply) => this.applyReply(reply),
+    });
+    this.app = buildEngineServer({
+      manager: this.manager,
+      logger: log,
+      token: settings.token,
+      maxBodyBytes: settings.maxBodyBytes,
+      limits: () => this.limits,
+      ready: () => this.readiness(),
+    });
+  }
+
+  /** Listens, then starts reporting; returns the address other processes should use. */
+  async start(): Promise<string> {
+    if (this.boundAddress !== null) return this.boundAddress;
+    await this.app.listen({ host: this.settings.host, port: this.settings.port });
+    const bound = this.app.server.address();
+    const port = typeof bound === 'object' && bound !== null ? bound.port : this.settings.port;
+    this.boundAddress = this.settings.advertiseAddress ?? `${this.settings.host}:${port}`;
+    this.logger.info({ serverIndex: this.settings.serverIndex, engineId: this.engineId, address: this.boundAddress }, 'engine listening');
+    this.reporter.start();
+    return this.boundAddress;
+  }
+
+  /** Stops reporting, stops accepting calls, waits for in-flight inferences, releases models. */
+  close(): Promise<void> {
+    this.closing ??= this.shutdown();
+    return this.closing;
+  }
+
+  /** The last routing table the coordinator sent; null before the first reply. */
+  get routingTable(): RoutingTable | null {
+    return this.routing;
+  }
+
+  private async shutdown(): Promise<void> {
+    this.logger.info({ serverIndex: this.settings.serverIndex }, 'engine stopping');
+    const steps = [() => this.reporter.close(), () => this.app.close(), () => this.manager.close()];
+    for (const step of steps) {
+      try {
+        await step();
+      } catch (error) {
+        this.logger.error({ err: error }, 'engine shutdown step failed');
+      }
+    }
+    this.logger.info({ serverIndex: this.settings.serverIndex }, 'engine stopped');
+  }
+
+  private buildReport(): EngineReport {
+    return {
+      engineId: this.engineId,
+      serverIndex: this.settings.serverIndex,
+      address: this.boundAddress ?? `${this.settings.host}:${this.settings.port}`,
+      startedAt: this.startedAt,
+      replicas: this.manager.report(),
+    };
+  }
+
+  private applyReply(reply: ReportReply): void {
+    this.limits = reply.limits;
+    this.routing = reply.routing;
+    this.assignmentsReceived = true;
+    this.manager.reconcile(reply.assignments);
+  }
+
+  private readiness(): { ready: boolean; reason: string } {
+    if (!this.assignmentsReceived) return { ready: false, reason: 'waiting for the first reply from the coordinator' };
+    if (!this.manager.allReady()) return { ready: false, reason: 'some assigned models are not ready' };
+    return { ready: true, reason: 'every assigned model is ready' };
+  }
+}

@@ -1,0 +1,100 @@
+import { EngineCallError, type EngineClient } from '../coordinator/engine-client.js';
+import type { ModelDescriptor } from '../runtime/loaded-model.js';
+import { resizeImage, type RgbImage } from '../runtime/image.js';
+import { CascadeError } from '../shared/errors.js';
+import type { Logger } from '../shared/logger.js';
+import type { RouteReplica, RoutingTable } from '../shared/protocol.js';
+import type { ClassifyContext, ModelExecutor } from './cascade.js';
+
+/** Engine statuses worth retrying elsewhere: the engine is unhealthy, not the request. */
+const RETRYABLE_STATUSES = new Set([500, 502, 503, 504]);
+
+/**
+ * Runs models on engines through the routing table: resizes the image to the model's
+ * input size, sends it to the ready replica with the fewest calls in flight, and retries
+ * once on another replica when the call fails, because a prediction is idempotent.
+ */
+export class RemoteExecutor implements ModelExecutor {
+  /** Calls in flight per engine address, for least-outstanding-requests balancing. */
+  private readonly outstanding = new Map<string, number>();
+
+  constructor(
+    private readonly client: EngineClient,
+    private readonly table: () => RoutingTable | null,
+    private readonly logger: Logger,
+  ) {}
+
+  describe(modelId: string): ModelDescriptor | null {
+    const route = this.table()?.routes[modelId];
+    if (route === undefined || route.replicas.length === 0) return null;
+    return route.descriptor;
+  }
+
+  async classify(modelId: string, image: RgbImage, context: ClassifyContext): Promise<number[]> {
+    const route = this.table()?.routes[modelId];
+    if (route === undefined || route.replicas.length === 0) throw this.unavailable(modelId, context);
+    const sized = await resizeTo(image, route.descriptor);
+    const tried = new Set<string>();
+    let lastError: EngineCallError | null = null;
+
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const replica = this.pick(route.replicas, tried);
+      if (replica === null) break;
+      tried.add(replica.address);
+      try {
+        return await this.call(replica, modelId, sized, context);
+      } catch (error) {
+        if (!(error instanceof EngineCallError) || !isRetryable(error)) throw this.failure(modelId, context, error);
+        lastError = error;
+        this.logger.warn({ reqId: context.requestId, model: modelId, engine: replica.address, attempt: attempt + 1, err: error.message }, 'engine call failed; trying another replica');
+      }
+    }
+    throw this.failure(modelId, context, lastError);
+  }
+
+  private async call(replica: RouteReplica, modelId: string, image: RgbImage, context: ClassifyContext): Promise<number[]> {
+    this.outstanding.set(replica.address, (this.outstanding.get(replica.address) ?? 0) + 1);
+    try {
+      const reply = await this.client.classify(replica.address, modelId, image, context.requestId, context.signal);
+      return reply.probabilities;
+    } finally {
+      this.outstanding.set(replica.address, (this.outstanding.get(replica.address) ?? 1) - 1);
+    }
+  }
+
+  /** Picks the untried replica with the fewest calls in flight; ties go to a random one. */
+  private pick(replicas: RouteReplica[], tried: Set<string>): RouteReplica | null {
+    const candidates = replicas.filter((replica) => !tried.has(replica.address));
+    if (candidates.length === 0) return null;
+    const fewest = Math.min(...candidates.map((replica) => this.outstanding.get(replica.address) ?? 0));
+    const best = candidates.filter((replica) => (this.outstanding.get(replica.address) ?? 0) === fewest);
+    return best[Math.floor(Math.random() * best.length)] ?? null;
+  }
+
+  private unavailable(modelId: string, context: ClassifyContext): CascadeError {
+    const code = context.tier === 'tier1' ? 'TIER1_UNAVAILABLE' : 'TIER2_UNAVAILABLE';
+    return new CascadeError(code, `No ready engine holds model '${modelId}'; every replica is down or still loading. Retry later or check GET /v1/cluster.`, { model: modelId, stage: context.tier, retryAfterSeconds: 2 });
+  }
+
+  private failure(modelId: string, context: ClassifyContext, error: unknown): CascadeError {
+    if (error instanceof CascadeError) return error;
+    const stage = context.tier;
+    const role = stage === 'tier1' ? 'basic model' : 'second model';
+    if (error instanceof EngineCallError && error.kind === 'timeout') {
+      return new CascadeError('ENGINE_TIMEOUT', `The ${role} '${modelId}' did not answer in time (${error.message}) on any replica; retry, or raise inference_timeout_ms.`, { model: modelId, stage });
+    }
+    const engineCode = error instanceof EngineCallError && error.body !== null ? error.body.code : undefined;
+    const reason = error instanceof Error ? error.message : 'no replica could be called';
+    const code = stage === 'tier1' ? 'TIER1_FAILED' : 'TIER2_FAILED';
+    return new CascadeError(code, `The ${role} '${modelId}' failed on its engine: ${reason}`, { model: modelId, stage, ...(engineCode !== undefined ? { engineCode } : {}) });
+  }
+}
+
+function isRetryable(error: EngineCallError): boolean {
+  return error.kind !== 'status' || (error.statusCode !== null && RETRYABLE_STATUSES.has(error.statusCode));
+}
+
+function resizeTo(image: RgbImage, descriptor: ModelDescriptor): Promise<RgbImage> {
+  if (descriptor.inputWidth === null || descriptor.inputHeight === null) return Promise.resolve(image);
+  return resizeImage(image, descriptor.inputWidth, descriptor.inputHeight, descriptor.resize);
+}

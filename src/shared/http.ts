@@ -1,0 +1,106 @@
+import { randomUUID, timingSafeEqual } from 'node:crypto';
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
+import { CascadeError, isCascadeError } from './errors.js';
+import type { Logger } from './logger.js';
+
+export const REQUEST_ID_HEADER = 'x-request-id';
+
+export type HttpServer = FastifyInstance<RawServerDefault, IncomingMessage, ServerResponse, Logger>;
+
+export interface HttpServerOptions {
+  logger: Logger;
+  /** Largest accepted request body in bytes. */
+  bodyLimitBytes: number;
+}
+
+/**
+ * Creates a Fastify instance with Cascade's conventions: request ids taken from
+ * `x-request-id` or generated, every error answered as JSON with a stable `code`, and
+ * no log line per successful request (pino logs errors and lifecycle only).
+ */
+export function createHttpServer(options: HttpServerOptions): HttpServer {
+  const app = Fastify({
+    loggerInstance: options.logger,
+    disableRequestLogging: true,
+    bodyLimit: options.bodyLimitBytes,
+    requestIdHeader: REQUEST_ID_HEADER,
+    genReqId: () => randomUUID(),
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header(REQUEST_ID_HEADER, request.id);
+  });
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => {
+    const error = new CascadeError('ROUTE_NOT_FOUND', `No route ${request.method} ${request.url}; see docs/api.md for the routes.`);
+    void reply.code(404).send(error.toJSON(request.id));
+  });
+  return app;
+}
+
+/** Accepts request bodies of these content types as Buffers, for image and pixel uploads. */
+export function acceptBuffers(app: HttpServer, contentTypes: (string | RegExp)[]): void {
+  for (const contentType of contentTypes) {
+    app.addContentTypeParser(contentType, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
+  }
+}
+
+function handleError(error: FastifyError | CascadeError | Error, request: FastifyRequest, reply: FastifyReply): void {
+  const cascadeError = toCascadeError(error, request);
+  if (cascadeError.statusCode >= 500) {
+    request.log.error({ err: error, reqId: request.id, code: cascadeError.code }, 'request failed');
+  } else {
+    request.log.debug({ reqId: request.id, code: cascadeError.code }, cascadeError.message);
+  }
+  if (cascadeError.statusCode === 503) {
+    const retryAfter = cascadeError.details.retryAfterSeconds;
+    void reply.header('retry-after', String(typeof retryAfter === 'number' ? retryAfter : 1));
+  }
+  void reply.code(cascadeError.statusCode).send(cascadeError.toJSON(request.id));
+}
+
+/** Maps Fastify's own errors (body limit, content type, bad JSON) onto the catalogue. */
+function toCascadeError(error: FastifyError | CascadeError | Error, request: FastifyRequest): CascadeError {
+  if (isCascadeError(error)) return error;
+  const code = 'code' in error ? error.code : undefined;
+  const length = request.headers['content-length'] ?? 'unknown';
+  switch (code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE':
+      return new CascadeError('BODY_TOO_LARGE', `The request body (${length} bytes) is larger than the limit of ${request.routeOptions.bodyLimit ?? 'the configured'} bytes; send a smaller image or raise max_body_bytes.`, { contentLength: length, maxBodyBytes: request.routeOptions.bodyLimit });
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
+      return new CascadeError('IMAGE_UNSUPPORTED_TYPE', `The content type '${request.headers['content-type'] ?? '(none)'}' is not accepted; send multipart/form-data with an 'image' field or a raw body with an image/* content type.`, { contentType: request.headers['content-type'] ?? null });
+    case 'FST_ERR_CTP_EMPTY_JSON_BODY':
+    case 'FST_ERR_CTP_INVALID_JSON_BODY':
+    case 'FST_ERR_VALIDATION':
+      return new CascadeError('REQUEST_INVALID', `The request is invalid: ${error.message}`);
+    default:
+      break;
+  }
+  const status = 'statusCode' in error && typeof error.statusCode === 'number' ? error.statusCode : 500;
+  if (status === 413) {
+    return new CascadeError('BODY_TOO_LARGE', `The request body is larger than allowed: ${error.message}`, { contentLength: length });
+  }
+  if (status >= 400 && status < 500) return new CascadeError('REQUEST_INVALID', `The request is invalid: ${error.message}`);
+  return new CascadeError('INTERNAL', `Internal error: ${error.message}`);
+}
+
+/** Compares a bearer token in constant time; an empty expected token disables the check. */
+export function bearerTokenMatches(header: string | undefined, expected: string): boolean {
+  if (expected === '') return true;
+  if (header === undefined || !header.startsWith('Bearer ')) return false;
+  const given = Buffer.from(header.slice('Bearer '.length));
+  const wanted = Buffer.from(expected);
+  return given.length === wanted.length && timingSafeEqual(given, wanted);
+}
+
+/** Adds a hook rejecting requests under `prefix` that lack the cluster token. */
+export function requireToken(app: HttpServer, prefix: string, token: string, logger: Logger): void {
+  app.addHook('onRequest', async (request) => {
+    if (!request.url.startsWith(prefix)) return;
+    if (bearerTokenMatches(request.headers.authorization, token)) return;
+    logger.warn({ reqId: request.id, remote: request.ip, url: request.url }, 'request rejected: missing or invalid cluster token');
+    throw new CascadeError('UNAUTHORIZED', 'The cluster token is missing or invalid; start the engine with the token the coordinator was given (--token or CASCADE_TOKEN).');
+  });
+}

@@ -1,0 +1,77 @@
+/**
+ * Messages between engines and the coordinator. Engines push reports; the coordinator
+ * answers each report with the engine's assignments and the current routing table, so
+ * one round trip both refreshes liveness and converges the engine on the desired state.
+ */
+import type { ImageLimits, ModelConfig } from '../config/types.js';
+import type { ModelDescriptor } from '../runtime/loaded-model.js';
+import type { ModelState } from './states.js';
+
+export const REPORT_PATH = '/internal/v1/engines/report';
+export const CLASSIFY_PATH = '/internal/v1/models/:modelId/classify';
+export const PIXELS_CONTENT_TYPE = 'application/x-cascade-rgb8';
+export const WIDTH_HEADER = 'x-cascade-width';
+export const HEIGHT_HEADER = 'x-cascade-height';
+
+export function classifyPath(modelId: string): string {
+  return CLASSIFY_PATH.replace(':modelId', encodeURIComponent(modelId));
+}
+
+export interface ReplicaReport {
+  modelId: string;
+  state: ModelState;
+  reason: string;
+  /** Hash of the configuration the engine is loading or serving for this model. */
+  configHash: string;
+  descriptor: ModelDescriptor | null;
+}
+
+export interface EngineReport {
+  /** Random id chosen at engine start; a new id means the engine restarted. */
+  engineId: string;
+  serverIndex: number;
+  /** host:port where the engine accepts calls, as the engine sees itself. */
+  address: string;
+  startedAt: number;
+  replicas: ReplicaReport[];
+}
+
+export interface Assignment {
+  model: ModelConfig;
+  configHash: string;
+}
+
+/** One replica in the routing table. */
+export interface RouteReplica {
+  serverIndex: number;
+  address: string;
+}
+
+export interface RouteEntry {
+  modelId: string;
+  descriptor: ModelDescriptor;
+  /** Ready replicas on engines that are up. */
+  replicas: RouteReplica[];
+}
+
+export interface RoutingTable {
+  /** Increases with every change, so receivers can ignore stale tables. */
+  revision: number;
+  basicModelId: string;
+  /** Category index of the basic model to the second model's id. */
+  categories: Record<string, string>;
+  routes: Record<string, RouteEntry>;
+}
+
+export interface ReportReply {
+  assignments: Assignment[];
+  routing: RoutingTable;
+  limits: ImageLimits;
+  heartbeatIntervalMs: number;
+}
+
+export interface ClassifyReply {
+  modelId: string;
+  version: string;
+  probabilities: number[];
+}

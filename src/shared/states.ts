@@ -1,0 +1,22 @@
+/**
+ * The one set of states shown for engines and model replicas. Every change is stored
+ * with the reason it happened, so the CLI and the status API can show why.
+ */
+
+/** A model replica on one engine, from placement to serving. */
+export type ModelState = 'pending' | 'fetching' | 'loading' | 'warming' | 'ready' | 'failed' | 'unloading';
+
+/** An engine as the coordinator sees it through its reports. */
+export type EngineState = 'joining' | 'up' | 'down';
+
+export const MODEL_STATES: readonly ModelState[] = ['pending', 'fetching', 'loading', 'warming', 'ready', 'failed', 'unloading'];
+
+/** States in which a load is still running and may time out. */
+export const LOADING_STATES: ReadonlySet<ModelState> = new Set(['pending', 'fetching', 'loading', 'warming']);
+
+export interface StateChange<S extends string> {
+  state: S;
+  reason: string;
+  /** Milliseconds since the epoch. */
+  at: number;
+}
