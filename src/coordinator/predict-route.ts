@@ -31,6 +31,10 @@ export async function registerPredictRoute(app: HttpServer, deps: PredictRouteDe
 async function readImageBytes(request: FastifyRequest, limits: ImageLimits): Promise<Buffer> {
   if (request.isMultipart()) return readMultipartImage(request, limits);
   if (Buffer.isBuffer(request.body)) return request.body;
+  const contentType = request.headers['content-type'];
+  if (contentType !== undefined) {
+    throw new CascadeError('IMAGE_UNSUPPORTED_TYPE', `The content type '${contentType}' is not accepted; send multipart/form-data with a file field 'image', or the file itself with Content-Type image/jpeg, image/png or image/webp.`, { contentType });
+  }
   throw new CascadeError('IMAGE_MISSING', `No image in the request; send multipart/form-data with a file field 'image', or the file itself as the body with Content-Type image/jpeg, image/png or image/webp.`);
 }
 

@@ -31,7 +31,7 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
   options.signal?.throwIfAborted();
 
   report('loading', `converting and loading ${fetched.sizeBytes} bytes`);
-  const format = await detectFormat(fetched.path, config.format);
+  const format = await detectFormat(fetched.path, config.format, { cacheDir: options.sources.cacheDir });
   const converted = await format.convert(fetched.path);
   const session = await ModelSession.create(config.id, converted.onnx, options.session);
 
