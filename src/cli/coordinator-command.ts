@@ -8,8 +8,9 @@ import { Coordinator } from '../coordinator/coordinator.js';
 import { createLogger, type Logger } from '../shared/logger.js';
 import { closeOnSignals } from './lifecycle.js';
 import { collect, parsePort, resolveLogLevel, resolveToken } from './options.js';
+import { addTlsOptions, tlsFromFlags, type TlsFlags } from './tls-options.js';
 
-interface CoordinatorFlags {
+interface CoordinatorFlags extends TlsFlags {
   config: string[];
   dataDir?: string;
   host?: string;
@@ -20,7 +21,7 @@ interface CoordinatorFlags {
 }
 
 export function registerCoordinatorCommand(program: Command): void {
-  program
+  const command = program
     .command('coordinator')
     .description('Start the coordinator: state database, public API and router')
     .option('-c, --config <path>', 'TOML file or folder of TOML files (repeatable); without it, the cluster stored in --data-dir is used', collect, [])
@@ -29,8 +30,8 @@ export function registerCoordinatorCommand(program: Command): void {
     .option('--port <port>', 'port of the public API (default: the config\'s, else 8080)', parsePort)
     .option('--token <secret>', 'cluster token engines must present (default: CASCADE_TOKEN, else one generated and stored in the data folder)')
     .option('--log-level <level>', 'pino log level (default: CASCADE_LOG_LEVEL or info)')
-    .option('--pretty', 'human-readable log lines instead of JSON')
-    .action(async (flags: CoordinatorFlags) => runCoordinator(flags));
+    .option('--pretty', 'human-readable log lines instead of JSON');
+  addTlsOptions(command).action(async (flags: CoordinatorFlags) => runCoordinator(flags));
 }
 
 async function runCoordinator(flags: CoordinatorFlags): Promise<void> {
@@ -38,7 +39,7 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<void> {
   const config = flags.config.length > 0 ? loadClusterConfig(flags.config) : null;
   const dataDir = resolve(flags.dataDir ?? config?.coordinator.dataDir ?? CONFIG_DEFAULTS.coordinator.dataDir);
   const token = resolveToken(flags.token) || readOrCreateToken(dataDir, logger);
-  const coordinator = new Coordinator({ config, dataDir, host: flags.host ?? null, port: flags.port ?? null, token, sweepIntervalMs: 500 }, logger);
+  const coordinator = new Coordinator({ config, dataDir, host: flags.host ?? null, port: flags.port ?? null, token, tls: tlsFromFlags(flags), sweepIntervalMs: 500 }, logger);
   closeOnSignals(() => coordinator.close(), logger);
   await coordinator.start();
 }

@@ -7,8 +7,9 @@ import { defaultSourceSettings } from '../sources/index.js';
 import { createLogger } from '../shared/logger.js';
 import { closeOnSignals } from './lifecycle.js';
 import { parseNonNegativeInteger, parsePort, resolveLogLevel, resolveToken } from './options.js';
+import { addTlsOptions, tlsFromFlags, type TlsFlags } from './tls-options.js';
 
-interface EngineFlags {
+interface EngineFlags extends TlsFlags {
   coordinator: string;
   server: number;
   host: string;
@@ -19,12 +20,13 @@ interface EngineFlags {
   driveUrl?: string;
   threads: number;
   progress?: boolean;
+  servePredict?: boolean;
   logLevel?: string;
   pretty?: boolean;
 }
 
 export function registerEngineCommand(program: Command): void {
-  program
+  const command = program
     .command('engine')
     .description('Start an engine: it joins the coordinator, loads the models placed on its server and serves them')
     .requiredOption('--coordinator <url>', 'URL of the coordinator, for example http://10.0.0.1:8080 (or CASCADE_COORDINATOR)', process.env.CASCADE_COORDINATOR)
@@ -37,9 +39,10 @@ export function registerEngineCommand(program: Command): void {
     .option('--drive-url <url>', 'base URL of the Google Drive download endpoint')
     .option('--threads <count>', 'ONNX Runtime threads per inference; 0 picks one per core', parseNonNegativeInteger, 0)
     .option('--progress', 'draw download progress bars on stderr')
+    .option('--serve-predict', 'also serve POST /v1/predict, routing with the table the coordinator pushes')
     .option('--log-level <level>', 'pino log level (default: CASCADE_LOG_LEVEL or info)')
-    .option('--pretty', 'human-readable log lines instead of JSON')
-    .action(async (flags: EngineFlags) => runEngine(flags));
+    .option('--pretty', 'human-readable log lines instead of JSON');
+  addTlsOptions(command).action(async (flags: EngineFlags) => runEngine(flags));
 }
 
 async function runEngine(flags: EngineFlags): Promise<void> {
@@ -64,5 +67,8 @@ function toSettings(flags: EngineFlags): EngineSettings {
     sources: { ...sources, progress: flags.progress === true && process.stderr.isTTY, ...(flags.driveUrl !== undefined ? { driveBaseUrl: flags.driveUrl } : {}) },
     session: { intraOpThreads: flags.threads },
     maxBodyBytes: CONFIG_DEFAULTS.limits.maxBodyBytes,
+    servePredict: flags.servePredict === true,
+    inferenceTimeoutMs: CONFIG_DEFAULTS.timing.inferenceTimeoutMs,
+    tls: tlsFromFlags(flags),
   };
 }

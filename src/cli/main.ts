@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
 import { isCascadeError, describeError } from '../shared/errors.js';
+import { registerConfigCommand } from './config-command.js';
 import { registerCoordinatorCommand } from './coordinator-command.js';
 import { registerEngineCommand } from './engine-command.js';
 import { registerUpCommand } from './up-command.js';
@@ -10,6 +11,7 @@ program.name('cascade').description('Serve a two-tier cascade of image classifie
 registerUpCommand(program);
 registerCoordinatorCommand(program);
 registerEngineCommand(program);
+registerConfigCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const code = isCascadeError(error) ? `${error.code}: ` : '';

@@ -3,8 +3,10 @@ import type { StateStore } from '../store/state-store.js';
 import { CascadeError } from '../shared/errors.js';
 import { createHttpServer, requireToken, type HttpServer } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
+import type { TlsMaterial } from '../shared/tls.js';
 import { REPORT_PATH, type EngineReport } from '../shared/protocol.js';
-import type { ClusterState } from './cluster-state.js';
+import { splitAddress, type ClusterState } from './cluster-state.js';
+import { engineReportSchema } from './report-schema.js';
 import { registerPredictRoute } from './predict-route.js';
 
 export interface CoordinatorApiDeps {
@@ -13,6 +15,7 @@ export interface CoordinatorApiDeps {
   pipeline: CascadePipeline;
   logger: Logger;
   token: string;
+  tls: TlsMaterial | null;
   /** False once shutdown has begun, so load balancers stop sending traffic. */
   accepting: () => boolean;
 }
@@ -20,7 +23,7 @@ export interface CoordinatorApiDeps {
 /** Builds the coordinator's HTTP API: prediction, health, readiness, status and engine reports. */
 export async function buildCoordinatorApi(deps: CoordinatorApiDeps): Promise<HttpServer> {
   const limits = deps.state.cluster.limits;
-  const app = createHttpServer({ logger: deps.logger, bodyLimitBytes: limits.maxBodyBytes });
+  const app = createHttpServer({ logger: deps.logger, bodyLimitBytes: limits.maxBodyBytes, tls: deps.tls });
   requireToken(app, '/internal/', deps.token, deps.logger);
   await registerPredictRoute(app, { pipeline: deps.pipeline, limits: () => deps.state.cluster.limits });
 
@@ -32,7 +35,7 @@ export async function buildCoordinatorApi(deps: CoordinatorApiDeps): Promise<Htt
   app.get('/v1/cluster', async () => describeCluster(deps));
 
   app.post(REPORT_PATH, { bodyLimit: 4 * 1024 * 1024 }, async (request) => {
-    const report = parseReport(request.body);
+    const report = withReachableHost(parseReport(request.body), request.ip);
     return deps.state.handleReport(report);
   });
   return app;
@@ -64,11 +67,23 @@ function describeCluster(deps: CoordinatorApiDeps): Record<string, unknown> {
   };
 }
 
+/**
+ * An engine listening on every interface (0.0.0.0 or ::) cannot name its own address, so
+ * the address the report came from stands in for the host.
+ */
+function withReachableHost(report: EngineReport, remoteIp: string): EngineReport {
+  const { host, port } = splitAddress(report.address);
+  if (host !== '0.0.0.0' && host !== '::') return report;
+  const remote = remoteIp.startsWith('::ffff:') ? remoteIp.slice('::ffff:'.length) : remoteIp;
+  return { ...report, address: remote.includes(':') ? `[${remote}]:${port}` : `${remote}:${port}` };
+}
+
 function parseReport(body: unknown): EngineReport {
-  if (typeof body !== 'object' || body === null) throw new CascadeError('REQUEST_INVALID', 'The engine report must be a JSON object.');
-  const report = body as Partial<EngineReport>;
-  if (typeof report.engineId !== 'string' || typeof report.serverIndex !== 'number' || typeof report.address !== 'string' || !Array.isArray(report.replicas)) {
-    throw new CascadeError('REQUEST_INVALID', 'The engine report lacks engineId, serverIndex, address or replicas; engine and coordinator versions may differ.');
+  const parsed = engineReportSchema.safeParse(body);
+  if (!parsed.success) {
+    const problem = parsed.error.issues[0];
+    const where = problem === undefined ? '' : ` at ${problem.path.join('.') || 'the top level'}: ${problem.message}`;
+    throw new CascadeError('REQUEST_INVALID', `The engine report is invalid${where}; engine and coordinator versions may differ.`);
   }
-  return report as EngineReport;
+  return parsed.data;
 }

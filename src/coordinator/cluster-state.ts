@@ -42,11 +42,20 @@ export class ClusterState {
     this.trackAddress(report);
     this.trackEngine(report, now);
     this.trackReplicas(report);
+    return this.replyTo(report);
+  }
+
+  private replyTo(report: EngineReport): ReportReply {
+    const assignments = this.assignmentsFor(report.serverIndex);
+    const assignmentsHash = fingerprint(assignments.map((assignment) => `${assignment.model.id}:${assignment.configHash}`));
+    const routing = this.routingTable();
     return {
-      assignments: this.assignmentsFor(report.serverIndex),
-      routing: this.routingTable(),
+      ...(assignmentsHash !== report.assignmentsHash ? { assignments } : {}),
+      assignmentsHash,
+      ...(routing.revision !== report.routingRevision ? { routing } : {}),
       limits: this.config.limits,
       heartbeatIntervalMs: this.config.timing.heartbeatIntervalMs,
+      loadTimeoutMs: this.config.timing.loadTimeoutMs,
     };
   }
 
@@ -102,9 +111,7 @@ export class ClusterState {
   }
 
   private hashModels(): void {
-    for (const model of this.models()) {
-      this.configHashes.set(model.id, createHash('sha256').update(JSON.stringify({ ...model, parents: [] })).digest('hex').slice(0, 16));
-    }
+    for (const model of this.models()) this.configHashes.set(model.id, fingerprint([JSON.stringify({ ...model, parents: [] })]));
   }
 
   private trackAddress(report: EngineReport): void {
@@ -177,7 +184,8 @@ export class ClusterState {
   }
 
   private buildRoutingTable(): RoutingTable {
-    this.revision += 1;
+    // Time-based, so a restarted coordinator never reuses a revision an engine still holds.
+    this.revision = Math.max(this.revision + 1, Date.now());
     const routes: Record<string, RouteEntry> = {};
     for (const model of this.models()) {
       const entry = this.routeFor(model);
@@ -200,6 +208,10 @@ export class ClusterState {
     const replicas = ready.flatMap(({ engine }) => (engine === undefined ? [] : [{ serverIndex: engine.serverIndex, address: engine.address }]));
     return { modelId: model.id, descriptor, replicas };
   }
+}
+
+function fingerprint(parts: string[]): string {
+  return createHash('sha256').update(parts.join('\n')).digest('hex').slice(0, 16);
 }
 
 function placeholderDescriptor(model: ModelConfig): RouteEntry['descriptor'] {

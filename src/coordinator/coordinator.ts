@@ -1,14 +1,15 @@
 import type { ClusterConfig } from '../config/types.js';
-import { CascadePipeline, type CascadeRoutes } from '../pipeline/cascade.js';
+import { CascadePipeline } from '../pipeline/cascade.js';
 import { RemoteExecutor } from '../pipeline/remote-executor.js';
 import { StateStore } from '../store/state-store.js';
 import { CascadeError } from '../shared/errors.js';
 import type { HttpServer } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
-import type { RoutingTable } from '../shared/protocol.js';
+import { schemeFor, type TlsMaterial } from '../shared/tls.js';
 import { buildCoordinatorApi } from './api.js';
 import { ClusterState } from './cluster-state.js';
 import { EngineClient } from './engine-client.js';
+import { routesFrom } from './routes.js';
 
 export interface CoordinatorSettings {
   /** Configuration to apply; null restarts from the cluster stored in `dataDir`. */
@@ -18,6 +19,8 @@ export interface CoordinatorSettings {
   host: string | null;
   port: number | null;
   token: string;
+  /** Serve HTTPS and call engines over https; null for plain HTTP. */
+  tls: TlsMaterial | null;
   /** How often engines are checked for missed reports. */
   sweepIntervalMs: number;
 }
@@ -47,11 +50,11 @@ export class Coordinator {
     this.store = store;
     const cluster = this.resolveCluster(store);
     const state = new ClusterState(store, cluster, this.logger);
-    const client = new EngineClient({ token: this.settings.token, timeoutMs: cluster.timing.inferenceTimeoutMs, connectionsPerEngine: 64 });
+    const client = new EngineClient({ token: this.settings.token, timeoutMs: cluster.timing.inferenceTimeoutMs, connectionsPerEngine: 64, tls: this.settings.tls });
     this.client = client;
     const executor = new RemoteExecutor(client, () => state.routingTable(), this.logger);
     const pipeline = new CascadePipeline(executor, () => routesFrom(state.routingTable()));
-    const app = await buildCoordinatorApi({ state, store, pipeline, logger: this.logger, token: this.settings.token, accepting: () => this.accepting });
+    const app = await buildCoordinatorApi({ state, store, pipeline, logger: this.logger, token: this.settings.token, tls: this.settings.tls, accepting: () => this.accepting });
     this.app = app;
 
     const host = this.settings.host ?? cluster.coordinator.host;
@@ -59,7 +62,7 @@ export class Coordinator {
     await app.listen({ host, port });
     this.accepting = true;
     this.sweepTimer = setInterval(() => state.sweep(), this.settings.sweepIntervalMs);
-    this.listenUrl = `http://${formatHost(host)}:${this.boundPort(port)}`;
+    this.listenUrl = `${schemeFor(this.settings.tls)}://${formatHost(host)}:${this.boundPort(port)}`;
     this.logger.info({ url: this.listenUrl, dataDir: this.settings.dataDir, servers: cluster.servers.length, models: 1 + cluster.second.length }, 'coordinator listening');
     return this.listenUrl;
   }
@@ -103,13 +106,6 @@ export class Coordinator {
     const address = this.app?.server.address();
     return typeof address === 'object' && address !== null ? address.port : fallback;
   }
-}
-
-export function routesFrom(table: RoutingTable): CascadeRoutes {
-  return {
-    basicModelId: table.basicModelId,
-    secondModelFor: (categoryIndex) => table.categories[String(categoryIndex)] ?? null,
-  };
 }
 
 function formatHost(host: string): string {

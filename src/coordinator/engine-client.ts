@@ -1,14 +1,17 @@
-import { Agent, request } from 'undici';
+import { request, type Agent } from 'undici';
 import type { RgbImage } from '../runtime/image.js';
 import { CascadeError, describeError } from '../shared/errors.js';
 import { classifyPath, HEIGHT_HEADER, PIXELS_CONTENT_TYPE, WIDTH_HEADER, type ClassifyReply } from '../shared/protocol.js';
 import { REQUEST_ID_HEADER } from '../shared/http.js';
+import { createAgent, schemeFor, type TlsMaterial } from '../shared/tls.js';
 
 export interface EngineClientOptions {
   token: string;
   timeoutMs: number;
   /** Keep-alive connections per engine. */
   connectionsPerEngine: number;
+  /** Call engines over https, trusting this CA; plain http when null. */
+  tls: TlsMaterial | null;
 }
 
 /** Thrown when an engine call fails in a way worth retrying on another replica. */
@@ -33,7 +36,7 @@ export class EngineClient {
   private readonly agent: Agent;
 
   constructor(private readonly options: EngineClientOptions) {
-    this.agent = new Agent({ connections: options.connectionsPerEngine, keepAliveTimeout: 30_000, connect: { timeout: Math.min(options.timeoutMs, 5_000) } });
+    this.agent = createAgent(options.tls, { connections: options.connectionsPerEngine, connectTimeoutMs: Math.min(options.timeoutMs, 5_000) });
   }
 
   async classify(address: string, modelId: string, image: RgbImage, requestId: string, signal?: AbortSignal): Promise<ClassifyReply> {
@@ -41,7 +44,7 @@ export class EngineClient {
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
     let response;
     try {
-      response = await request(`http://${address}${classifyPath(modelId)}`, {
+      response = await request(`${schemeFor(this.options.tls)}://${address}${classifyPath(modelId)}`, {
         method: 'POST',
         dispatcher: this.agent,
         headers: {

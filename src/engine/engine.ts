@@ -4,6 +4,12 @@ import { CONFIG_DEFAULTS } from '../config/defaults.js';
 import type { HttpServer } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
 import type { EngineReport, ReportReply, RoutingTable } from '../shared/protocol.js';
+import { EngineClient } from '../coordinator/engine-client.js';
+import { registerPredictRoute } from '../coordinator/predict-route.js';
+import { routesFrom } from '../coordinator/routes.js';
+import { CascadePipeline } from '../pipeline/cascade.js';
+import { RemoteExecutor } from '../pipeline/remote-executor.js';
+import { CascadeError } from '../shared/errors.js';
 import { ModelManager } from './model-manager.js';
 import { Reporter } from './reporter.js';
 import { buildEngineServer } from './server.js';
@@ -22,9 +28,11 @@ export class Engine {
   private readonly app: HttpServer;
   private limits: ImageLimits = CONFIG_DEFAULTS.limits;
   private routing: RoutingTable | null = null;
+  private assignmentsHash = '';
   private assignmentsReceived = false;
   private boundAddress: string | null = null;
   private closing: Promise<void> | null = null;
+  private client: EngineClient | null = null;
 
   constructor(
     private readonly settings: EngineSettings,
@@ -42,6 +50,7 @@ export class Engine {
       token: settings.token,
       intervalMs: settings.heartbeatIntervalMs,
       timeoutMs: settings.reportTimeoutMs,
+      tls: settings.tls,
       logger: log,
       buildReport: () => this.buildReport(),
       onReply: (reply) => this.applyReply(reply),
@@ -51,6 +60,7 @@ export class Engine {
       logger: log,
       token: settings.token,
       maxBodyBytes: settings.maxBodyBytes,
+      tls: settings.tls,
       limits: () => this.limits,
       ready: () => this.readiness(),
     });
@@ -59,6 +69,7 @@ export class Engine {
   /** Listens, then starts reporting; returns the address other processes should use. */
   async start(): Promise<string> {
     if (this.boundAddress !== null) return this.boundAddress;
+    if (this.settings.servePredict) await this.registerPredict();
     await this.app.listen({ host: this.settings.host, port: this.settings.port });
     const bound = this.app.server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : this.settings.port;
@@ -81,7 +92,7 @@ export class Engine {
 
   private async shutdown(): Promise<void> {
     this.logger.info({ serverIndex: this.settings.serverIndex }, 'engine stopping');
-    const steps = [() => this.reporter.close(), () => this.app.close(), () => this.manager.close()];
+    const steps = [() => this.reporter.close(), () => this.app.close(), () => this.manager.close(), () => this.client?.close()];
     for (const step of steps) {
       try {
         await step();
@@ -92,6 +103,18 @@ export class Engine {
     this.logger.info({ serverIndex: this.settings.serverIndex }, 'engine stopped');
   }
 
+  /** Serves predictions with the last routing table received, even while the coordinator is down. */
+  private async registerPredict(): Promise<void> {
+    const client = new EngineClient({ token: this.settings.token, timeoutMs: this.settings.inferenceTimeoutMs, connectionsPerEngine: 16, tls: this.settings.tls });
+    this.client = client;
+    const executor = new RemoteExecutor(client, () => this.routing, this.logger);
+    const pipeline = new CascadePipeline(executor, () => {
+      if (this.routing === null) throw new CascadeError('TIER1_UNAVAILABLE', 'This engine has not received a routing table from the coordinator yet; retry shortly or send the request to the coordinator.', { stage: 'tier1', retryAfterSeconds: 2 });
+      return routesFrom(this.routing);
+    });
+    await registerPredictRoute(this.app, { pipeline, limits: () => this.limits });
+  }
+
   private buildReport(): EngineReport {
     return {
       engineId: this.engineId,
@@ -99,14 +122,22 @@ export class Engine {
       address: this.boundAddress ?? `${this.settings.host}:${this.settings.port}`,
       startedAt: this.startedAt,
       replicas: this.manager.report(),
+      routingRevision: this.routing?.revision ?? 0,
+      assignmentsHash: this.assignmentsHash,
     };
   }
 
   private applyReply(reply: ReportReply): void {
     this.limits = reply.limits;
-    this.routing = reply.routing;
-    this.assignmentsReceived = true;
-    this.manager.reconcile(reply.assignments);
+    this.reporter.setInterval(reply.heartbeatIntervalMs);
+    this.manager.setLoadTimeout(reply.loadTimeoutMs);
+    if (reply.routing !== undefined) this.routing = reply.routing;
+    if (reply.assignments !== undefined) {
+      this.assignmentsHash = reply.assignmentsHash;
+      this.assignmentsReceived = true;
+      this.manager.reconcile(reply.assignments);
+    }
+    this.manager.retryFailedLoads();
   }
 
   private readiness(): { ready: boolean; reason: string } {

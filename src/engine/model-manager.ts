@@ -24,7 +24,16 @@ interface Replica {
   reason: string;
   model: LoadedModel | null;
   abort: AbortController | null;
+  /** Failed loads of this configuration so far, for the retry backoff. */
+  failures: number;
+  /** When a failed load may be tried again; null when it must not be (a broken file). */
+  retryAt: number | null;
 }
+
+/** Failures a retry cannot fix: the file itself is wrong, so loading it again gives the same result. */
+const PERMANENT_LOAD_FAILURES = new Set(['MODEL_FORMAT_UNKNOWN', 'MODEL_LOAD_FAILED', 'MODEL_LAYER_UNSUPPORTED', 'MODEL_LABELS_MISMATCH', 'MODEL_CHECKSUM_MISMATCH', 'MODEL_NOT_SHARED']);
+const RETRY_BASE_DELAY_MS = 5_000;
+const RETRY_MAX_DELAY_MS = 300_000;
 
 /**
  * Owns the models of one engine: loads what is assigned, replaces a model when its
@@ -38,7 +47,29 @@ export class ModelManager {
   private readonly inflight = new Map<LoadedModel, number>();
   private closed = false;
 
-  constructor(private readonly options: ModelManagerOptions) {}
+  private loadTimeoutMs: number;
+
+  constructor(private readonly options: ModelManagerOptions) {
+    this.loadTimeoutMs = options.loadTimeoutMs;
+  }
+
+  /** Adopts the coordinator's load timeout for loads that start from now on. */
+  setLoadTimeout(loadTimeoutMs: number): void {
+    if (Number.isInteger(loadTimeoutMs) && loadTimeoutMs > 0) this.loadTimeoutMs = loadTimeoutMs;
+  }
+
+  /**
+   * Starts again the loads that failed for a reason a retry can fix (a download that
+   * failed, a load that timed out), with exponential backoff from 5 s to 5 min.
+   */
+  retryFailedLoads(now = Date.now()): void {
+    if (this.closed) return;
+    for (const replica of this.replicas.values()) {
+      if (replica.state !== 'failed' || replica.retryAt === null || replica.retryAt > now) continue;
+      this.options.logger.info({ model: replica.config.id, failures: replica.failures }, 'retrying a failed model load');
+      this.startLoad({ model: replica.config, configHash: replica.configHash }, replica);
+    }
+  }
 
   /** Brings the loaded set in line with the coordinator's assignments. */
   reconcile(assignments: Assignment[]): void {
@@ -110,6 +141,8 @@ export class ModelManager {
       // A replacement keeps serving the previous version until the new one is ready.
       model: previous?.model ?? null,
       abort: new AbortController(),
+      failures: previous?.configHash === assignment.configHash ? previous.failures : 0,
+      retryAt: null,
     };
     this.replicas.set(assignment.model.id, replica);
     void this.runLoad(replica, previous?.model ?? null);
@@ -118,7 +151,8 @@ export class ModelManager {
   private async runLoad(replica: Replica, previousModel: LoadedModel | null): Promise<void> {
     const log = this.options.logger.child({ model: replica.config.id });
     const abort = replica.abort ?? new AbortController();
-    const timeout = setTimeout(() => abort.abort(new CascadeError('MODEL_LOAD_FAILED', `Loading model '${replica.config.id}' took longer than ${this.options.loadTimeoutMs} ms.`)), this.options.loadTimeoutMs);
+    const timeoutMs = this.loadTimeoutMs;
+    const timeout = setTimeout(() => abort.abort(new CascadeError('ENGINE_TIMEOUT', `Loading model '${replica.config.id}' took longer than load_timeout_ms (${timeoutMs} ms).`)), timeoutMs);
     const load = this.options.load ?? loadModel;
     log.info({ source: replica.config.source }, 'model load started');
     try {
@@ -138,10 +172,14 @@ export class ModelManager {
       if (previousModel !== null && previousModel !== model) this.drainAndClose(previousModel, log);
     } catch (error) {
       if (this.replicas.get(replica.config.id) !== replica) return;
-      const reason = abort.signal.aborted && isCascadeError(abort.signal.reason) ? abort.signal.reason.message : describeError(error);
+      const cause = abort.signal.aborted && isCascadeError(abort.signal.reason) ? abort.signal.reason : error;
+      const code = isCascadeError(cause) ? cause.code : undefined;
       replica.abort = null;
-      this.setState(replica, 'failed', reason);
-      log.error({ err: error, code: isCascadeError(error) ? error.code : undefined }, 'model load failed');
+      replica.failures += 1;
+      replica.retryAt = code !== undefined && PERMANENT_LOAD_FAILURES.has(code) ? null : Date.now() + retryDelayMs(replica.failures);
+      const retry = replica.retryAt === null ? 'not retried: the file must be fixed' : `retried in ${Math.round((replica.retryAt - Date.now()) / 1000)} s`;
+      this.setState(replica, 'failed', `${describeError(cause)} (${retry})`);
+      log.error({ err: cause, code, failures: replica.failures }, 'model load failed');
     } finally {
       clearTimeout(timeout);
     }
@@ -184,6 +222,10 @@ export class ModelManager {
       .finally(() => this.draining.delete(drained));
     this.draining.add(drained);
   }
+}
+
+function retryDelayMs(failures: number): number {
+  return Math.min(RETRY_MAX_DELAY_MS, RETRY_BASE_DELAY_MS * 2 ** Math.max(0, failures - 1));
 }
 
 function waitUntil(condition: () => boolean, intervalMs = 20): Promise<void> {

@@ -1,6 +1,7 @@
-import { request } from 'undici';
+import { request, type Agent } from 'undici';
 import { describeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
+import { createAgent, type TlsMaterial } from '../shared/tls.js';
 import { REPORT_PATH, type EngineReport, type ReportReply } from '../shared/protocol.js';
 
 export interface ReporterOptions {
@@ -8,6 +9,8 @@ export interface ReporterOptions {
   token: string;
   intervalMs: number;
   timeoutMs: number;
+  /** Trusts the cluster CA when the coordinator URL is https. */
+  tls: TlsMaterial | null;
   logger: Logger;
   buildReport: () => EngineReport;
   onReply: (reply: ReportReply) => void;
@@ -24,8 +27,14 @@ export class Reporter {
   private consecutiveFailures = 0;
   private lastContactAt = 0;
   private inflight: Promise<void> | null = null;
+  private reportAgain = false;
+  private intervalMs: number;
+  private readonly agent: Agent;
 
-  constructor(private readonly options: ReporterOptions) {}
+  constructor(private readonly options: ReporterOptions) {
+    this.intervalMs = options.intervalMs;
+    this.agent = createAgent(options.tls, { connections: 2, connectTimeoutMs: options.timeoutMs });
+  }
 
   start(): void {
     if (this.running) return;
@@ -37,8 +46,18 @@ export class Reporter {
   /** Sends one report now, outside the schedule, for example right after a model became ready. */
   reportNow(): void {
     if (!this.running) return;
+    if (this.inflight !== null) {
+      // One loop only: the running tick schedules the next report immediately.
+      this.reportAgain = true;
+      return;
+    }
     if (this.timer !== null) clearTimeout(this.timer);
     this.schedule(0);
+  }
+
+  /** Adopts the coordinator's report interval from the next report on. */
+  setInterval(intervalMs: number): void {
+    if (Number.isInteger(intervalMs) && intervalMs > 0) this.intervalMs = intervalMs;
   }
 
   /** Milliseconds since the epoch of the last successful report; 0 before the first. */
@@ -51,12 +70,18 @@ export class Reporter {
     if (this.timer !== null) clearTimeout(this.timer);
     this.timer = null;
     await this.inflight;
+    await this.agent.close();
   }
 
   private schedule(delayMs: number): void {
     this.timer = setTimeout(() => {
+      this.timer = null;
       this.inflight = this.tick().finally(() => {
         this.inflight = null;
+        if (!this.running) return;
+        const delay = this.reportAgain ? 0 : this.intervalMs;
+        this.reportAgain = false;
+        this.schedule(delay);
       });
     }, delayMs);
   }
@@ -69,12 +94,12 @@ export class Reporter {
     } catch (error) {
       this.onFailure(error);
     }
-    if (this.running) this.schedule(this.options.intervalMs);
   }
 
   private async send(report: EngineReport): Promise<ReportReply> {
     const response = await request(new URL(REPORT_PATH, this.options.coordinatorUrl), {
       method: 'POST',
+      dispatcher: this.agent,
       headers: { 'content-type': 'application/json', authorization: `Bearer ${this.options.token}` },
       body: JSON.stringify(report),
       signal: AbortSignal.timeout(this.options.timeoutMs),

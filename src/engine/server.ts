@@ -3,6 +3,7 @@ import { decodeImage, type RgbImage } from '../runtime/image.js';
 import { CascadeError } from '../shared/errors.js';
 import { acceptBuffers, createHttpServer, requireToken, type HttpServer } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
+import type { TlsMaterial } from '../shared/tls.js';
 import { CLASSIFY_PATH, HEIGHT_HEADER, PIXELS_CONTENT_TYPE, WIDTH_HEADER, type ClassifyReply } from '../shared/protocol.js';
 import type { ModelManager } from './model-manager.js';
 
@@ -11,6 +12,7 @@ export interface EngineServerDeps {
   logger: Logger;
   token: string;
   maxBodyBytes: number;
+  tls: TlsMaterial | null;
   /** Current image limits, as last received from the coordinator. */
   limits: () => ImageLimits;
   /** Whether the engine has its assignments and every one of them is ready. */
@@ -19,7 +21,7 @@ export interface EngineServerDeps {
 
 /** Builds the engine's HTTP API: health, readiness and the internal classify call. */
 export function buildEngineServer(deps: EngineServerDeps): HttpServer {
-  const app = createHttpServer({ logger: deps.logger, bodyLimitBytes: deps.maxBodyBytes });
+  const app = createHttpServer({ logger: deps.logger, bodyLimitBytes: deps.maxBodyBytes, tls: deps.tls });
   acceptBuffers(app, [PIXELS_CONTENT_TYPE, /^image\/.+/]);
   requireToken(app, '/internal/', deps.token, deps.logger);
 

@@ -1,5 +1,6 @@
 import type { SessionSettings } from '../runtime/session.js';
 import type { SourceSettings } from '../sources/types.js';
+import type { TlsMaterial } from '../shared/tls.js';
 
 export interface EngineSettings {
   /** Index N of the `[Servers.N]` table this engine serves. */
@@ -21,4 +22,14 @@ export interface EngineSettings {
   session: SessionSettings;
   /** Largest accepted request body in bytes. */
   maxBodyBytes: number;
+  /**
+   * Also serve `POST /v1/predict`, routing with the table the coordinator pushes, so
+   * clients can spread predictions over engines and keep predicting while the
+   * coordinator is down.
+   */
+  servePredict: boolean;
+  /** Timeout of calls to other engines when serving predictions. */
+  inferenceTimeoutMs: number;
+  /** Serve HTTPS and trust the cluster CA on calls; null for plain HTTP. */
+  tls: TlsMaterial | null;
 }

@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
 import { CascadeError, isCascadeError } from './errors.js';
 import type { Logger } from './logger.js';
+import type { TlsMaterial } from './tls.js';
 
 export const REQUEST_ID_HEADER = 'x-request-id';
 
@@ -12,6 +13,8 @@ export interface HttpServerOptions {
   logger: Logger;
   /** Largest accepted request body in bytes. */
   bodyLimitBytes: number;
+  /** Serve HTTPS with this certificate and key; plain HTTP when null. */
+  tls: TlsMaterial | null;
 }
 
 /**
@@ -20,7 +23,9 @@ export interface HttpServerOptions {
  * no log line per successful request (pino logs errors and lifecycle only).
  */
 export function createHttpServer(options: HttpServerOptions): HttpServer {
+  const https = options.tls?.cert && options.tls.key ? { https: { cert: options.tls.cert, key: options.tls.key } } : {};
   const app = Fastify({
+    ...https,
     loggerInstance: options.logger,
     disableRequestLogging: true,
     bodyLimit: options.bodyLimitBytes,

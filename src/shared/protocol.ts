@@ -34,6 +34,10 @@ export interface EngineReport {
   address: string;
   startedAt: number;
   replicas: ReplicaReport[];
+  /** Revision of the routing table the engine holds; 0 when it holds none. */
+  routingRevision: number;
+  /** Fingerprint of the assignments the engine holds; '' when it holds none. */
+  assignmentsHash: string;
 }
 
 export interface Assignment {
@@ -63,11 +67,20 @@ export interface RoutingTable {
   routes: Record<string, RouteEntry>;
 }
 
+/**
+ * Reply to a report. `assignments` and `routing` are sent only when they differ from what
+ * the engine said it holds, because at a thousand engines reporting every second,
+ * resending the full routing table in every reply would dominate the coordinator's CPU.
+ */
 export interface ReportReply {
-  assignments: Assignment[];
-  routing: RoutingTable;
+  /** Present when the engine's assignments changed; the complete list. */
+  assignments?: Assignment[];
+  assignmentsHash: string;
+  /** Present when the table is newer than the engine's `routingRevision`. */
+  routing?: RoutingTable;
   limits: ImageLimits;
   heartbeatIntervalMs: number;
+  loadTimeoutMs: number;
 }
 
 export interface ClassifyReply {

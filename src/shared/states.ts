@@ -3,13 +3,14 @@
  * with the reason it happened, so the CLI and the status API can show why.
  */
 
-/** A model replica on one engine, from placement to serving. */
-export type ModelState = 'pending' | 'fetching' | 'loading' | 'warming' | 'ready' | 'failed' | 'unloading';
+/** States of a model replica on one engine, from placement to serving. */
+export const MODEL_STATES = ['pending', 'fetching', 'loading', 'warming', 'ready', 'failed', 'unloading'] as const;
+
+export type ModelState = (typeof MODEL_STATES)[number];
 
 /** An engine as the coordinator sees it through its reports. */
 export type EngineState = 'joining' | 'up' | 'down';
 
-export const MODEL_STATES: readonly ModelState[] = ['pending', 'fetching', 'loading', 'warming', 'ready', 'failed', 'unloading'];
 
 /** States in which a load is still running and may time out. */
 export const LOADING_STATES: ReadonlySet<ModelState> = new Set(['pending', 'fetching', 'loading', 'warming']);
