@@ -18,6 +18,7 @@ export interface CoordinatorApiDeps {
   tls: TlsMaterial | null;
   /** False once shutdown has begun, so load balancers stop sending traffic. */
   accepting: () => boolean;
+  routingSettled: () => Promise<void>;
 }
 
 /** Builds the coordinator's HTTP API: prediction, health, readiness, status and engine reports. */
@@ -25,7 +26,7 @@ export async function buildCoordinatorApi(deps: CoordinatorApiDeps): Promise<Htt
   const limits = deps.state.cluster.limits;
   const app = createHttpServer({ logger: deps.logger, bodyLimitBytes: limits.maxBodyBytes, tls: deps.tls });
   requireToken(app, '/internal/', deps.token, deps.logger);
-  await registerPredictRoute(app, { pipeline: deps.pipeline, limits: () => deps.state.cluster.limits });
+  await registerPredictRoute(app, { pipeline: deps.pipeline, limits: () => deps.state.cluster.limits, routingSettled: deps.routingSettled });
 
   app.get('/healthz', async () => ({ status: 'ok' }));
   app.get('/readyz', async (_request, reply) => {

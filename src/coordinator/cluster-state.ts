@@ -17,6 +17,8 @@ export class ClusterState {
   private readonly configHashes = new Map<string, string>();
   private routing: RoutingTable | null = null;
   private revision = 0;
+  /** Until then, a restarted coordinator waits for engines to report before pushing routes. */
+  private readonly settleDeadline: number;
 
   constructor(
     private readonly store: StateStore,
@@ -26,6 +28,7 @@ export class ClusterState {
     this.config = config;
     this.hashModels();
     this.restoreFromStore();
+    this.settleDeadline = Date.now() + 2 * config.timing.heartbeatIntervalMs + 500;
   }
 
   get cluster(): ClusterConfig {
@@ -48,11 +51,13 @@ export class ClusterState {
   private replyTo(report: EngineReport): ReportReply {
     const assignments = this.assignmentsFor(report.serverIndex);
     const assignmentsHash = fingerprint(assignments.map((assignment) => `${assignment.model.id}:${assignment.configHash}`));
-    const routing = this.routingTable();
+    // A table built before the other engines re-reported would list no replicas on them;
+    // engines keep their previous table until this coordinator has heard from everyone.
+    const routing = this.routingSettled() ? this.routingTable() : null;
     return {
       ...(assignmentsHash !== report.assignmentsHash ? { assignments } : {}),
       assignmentsHash,
-      ...(routing.revision !== report.routingRevision ? { routing } : {}),
+      ...(routing !== null && routing.revision !== report.routingRevision ? { routing } : {}),
       limits: this.config.limits,
       heartbeatIntervalMs: this.config.timing.heartbeatIntervalMs,
       loadTimeoutMs: this.config.timing.loadTimeoutMs,
@@ -73,6 +78,16 @@ export class ClusterState {
   routingTable(): RoutingTable {
     this.routing ??= this.buildRoutingTable();
     return this.routing;
+  }
+
+  /** Whether every engine known from before a restart has reported again. */
+  allEnginesReported(): boolean {
+    return [...this.engines.values()].every((engine) => engine.state !== 'joining');
+  }
+
+  /** Whether the routing table reflects every engine, or the wait for silent ones is over. */
+  routingSettled(now = Date.now()): boolean {
+    return now >= this.settleDeadline || this.allEnginesReported();
   }
 
   listEngines(): EngineRecord[] {

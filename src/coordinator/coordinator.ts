@@ -54,7 +54,8 @@ export class Coordinator {
     this.client = client;
     const executor = new RemoteExecutor(client, () => state.routingTable(), this.logger);
     const pipeline = new CascadePipeline(executor, () => routesFrom(state.routingTable()));
-    const app = await buildCoordinatorApi({ state, store, pipeline, logger: this.logger, token: this.settings.token, tls: this.settings.tls, accepting: () => this.accepting });
+    const settled = waitForReports(state);
+    const app = await buildCoordinatorApi({ state, store, pipeline, logger: this.logger, token: this.settings.token, tls: this.settings.tls, accepting: () => this.accepting, routingSettled: () => settled });
     this.app = app;
 
     const host = this.settings.host ?? cluster.coordinator.host;
@@ -105,6 +106,17 @@ export class Coordinator {
   private boundPort(fallback: number): number {
     const address = this.app?.server.address();
     return typeof address === 'object' && address !== null ? address.port : fallback;
+  }
+}
+
+/**
+ * After a restart the routing table is empty until engines report again, which takes
+ * up to one heartbeat. Predictions arriving in that window wait for it (at most two
+ * heartbeats) instead of failing with "no ready engine".
+ */
+async function waitForReports(state: ClusterState): Promise<void> {
+  while (!state.routingSettled()) {
+    await new Promise((resolve) => setTimeout(resolve, 25));
   }
 }
 

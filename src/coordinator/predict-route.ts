@@ -11,6 +11,8 @@ export const PREDICT_PATH = '/v1/predict';
 export interface PredictRouteDeps {
   pipeline: CascadePipeline;
   limits: () => ImageLimits;
+  /** Resolves once routing can be trusted; awaited before each prediction. */
+  routingSettled?: () => Promise<void>;
 }
 
 /**
@@ -24,6 +26,7 @@ export async function registerPredictRoute(app: HttpServer, deps: PredictRouteDe
   app.post(PREDICT_PATH, async (request) => {
     const bytes = await readImageBytes(request, deps.limits());
     const image = await decodeImage(bytes, deps.limits());
+    await deps.routingSettled?.();
     return deps.pipeline.predict(image, request.id);
   });
 }

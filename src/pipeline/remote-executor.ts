@@ -6,8 +6,11 @@ import type { Logger } from '../shared/logger.js';
 import type { RouteReplica, RoutingTable } from '../shared/protocol.js';
 import type { ClassifyContext, ModelExecutor } from './cascade.js';
 
-/** Engine statuses worth retrying elsewhere: the engine is unhealthy, not the request. */
-const RETRYABLE_STATUSES = new Set([500, 502, 503, 504]);
+/**
+ * Engine statuses worth retrying elsewhere: the engine is unhealthy, or (404) it does not
+ * hold the model because the routing table is older than the engine's restart.
+ */
+const RETRYABLE_STATUSES = new Set([404, 500, 502, 503, 504]);
 
 /**
  * Runs models on engines through the routing table: resizes the image to the model's

@@ -1,6 +1,6 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
+import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
 import { CascadeError, isCascadeError } from './errors.js';
 import type { Logger } from './logger.js';
 import type { TlsMaterial } from './tls.js';
@@ -27,7 +27,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   const app = Fastify({
     ...https,
     loggerInstance: options.logger,
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     bodyLimit: options.bodyLimitBytes,
     requestIdHeader: REQUEST_ID_HEADER,
     genReqId: () => randomUUID(),
@@ -48,6 +48,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
 /** Accepts request bodies of these content types as Buffers, for image and pixel uploads. */
 export function acceptBuffers(app: HttpServer, contentTypes: (string | RegExp)[]): void {
   for (const contentType of contentTypes) {
+    if (app.hasContentTypeParser(contentType)) continue;
     app.addContentTypeParser(contentType, { parseAs: 'buffer' }, (_request, body, done) => done(null, body));
   }
 }

@@ -24,6 +24,10 @@ export class TestCluster {
   apiUrl = '';
   private apiPort = 0;
   readonly enginePorts = new Map<number, number>();
+  private readonly engineAddresses = new Map<number, string>();
+
+  /** Extra flags for every engine, for example --serve-predict. */
+  engineArgs: string[] = [];
 
   constructor(private readonly servers: ServerSpec[], private modelsToml: string) {
     this.dataDir = mkdtempSync(join(tmpdir(), 'cascade-e2e-'));
@@ -54,13 +58,19 @@ export class TestCluster {
   startEngine(index: number, host?: string, port?: number): CliProcess {
     const server = this.servers[index];
     if (server === undefined) throw new Error(`no server ${index}`);
+    this.engineAddresses.set(index, `${host ?? server.host}:${port ?? this.enginePorts.get(index) ?? 0}`);
     const engine = startCli([
       'engine', '--server', String(index), '--coordinator', this.apiUrl, '--token', TEST_TOKEN,
       '--host', host ?? server.host, '--port', String(port ?? this.enginePorts.get(index) ?? 0),
-      '--data-dir', join(this.dataDir, 'engines'), '--threads', '1',
+      '--data-dir', join(this.dataDir, 'engines'), '--threads', '1', ...this.engineArgs,
     ]);
     this.engines.set(index, engine);
     return engine;
+  }
+
+  /** host:port the engine of a server was last started on. */
+  engineAddress(index: number): string {
+    return this.engineAddresses.get(index) ?? `${this.servers[index]?.host ?? '127.0.0.1'}:${this.enginePorts.get(index) ?? 0}`;
   }
 
   waitReady(timeoutMs = 120_000): Promise<void> {
