@@ -133,11 +133,12 @@ export class ModelManager {
 
   private startLoad(assignment: Assignment, previous: Replica | undefined): void {
     previous?.abort?.abort();
+    const serving = previous?.model ?? null;
     const replica: Replica = {
       config: assignment.model,
       configHash: assignment.configHash,
-      state: 'pending',
-      reason: 'assigned by the coordinator',
+      state: serving === null ? 'pending' : 'ready',
+      reason: serving === null ? 'assigned by the coordinator' : 'serving the previous version; new version pending',
       // A replacement keeps serving the previous version until the new one is ready.
       model: previous?.model ?? null,
       abort: new AbortController(),

@@ -25,6 +25,8 @@ export class RemoteExecutor implements ModelExecutor {
     private readonly client: EngineClient,
     private readonly table: () => RoutingTable | null,
     private readonly logger: Logger,
+    /** Breaks ties between equally loaded replicas; tests pass a fixed one. */
+    private readonly random: () => number = Math.random,
   ) {}
 
   describe(modelId: string): ModelDescriptor | null {
@@ -71,7 +73,7 @@ export class RemoteExecutor implements ModelExecutor {
     if (candidates.length === 0) return null;
     const fewest = Math.min(...candidates.map((replica) => this.outstanding.get(replica.address) ?? 0));
     const best = candidates.filter((replica) => (this.outstanding.get(replica.address) ?? 0) === fewest);
-    return best[Math.floor(Math.random() * best.length)] ?? null;
+    return best[Math.floor(this.random() * best.length)] ?? null;
   }
 
   private unavailable(modelId: string, context: ClassifyContext): CascadeError {

@@ -1,5 +1,6 @@
 import sharp from 'sharp';
 import type { ImageLimits, ResizeMethod } from '../config/types.js';
+import { resizeNearestPil } from '../formats/pil-nearest.js';
 import { CascadeError } from '../shared/errors.js';
 
 /** Decoded pixels: 8-bit RGB, row-major, EXIF orientation applied, no alpha. */
@@ -131,25 +132,11 @@ export async function resizeImage(image: RgbImage, width: number, height: number
 }
 
 /**
- * Nearest-neighbour resize with the sampling rule of Pillow's NEAREST filter, which is
- * what Keras `load_img` uses: output pixel x takes source pixel floor((x + 0.5) * in / out).
- * libvips' nearest kernel picks other pixels when downscaling, and models trained on
+ * Nearest-neighbour resize that picks the pixels Pillow's NEAREST filter picks, which is
+ * what Keras `load_img` uses; libvips' nearest kernel picks others, and models trained on
  * Pillow-resized images can change their answer on them.
  */
 export function resizeNearest(image: RgbImage, width: number, height: number): RgbImage {
-  const data = Buffer.allocUnsafe(width * height * 3);
-  const scaleX = image.width / width;
-  const scaleY = image.height / height;
-  for (let y = 0; y < height; y += 1) {
-    const sourceY = Math.min(image.height - 1, Math.floor((y + 0.5) * scaleY));
-    for (let x = 0; x < width; x += 1) {
-      const sourceX = Math.min(image.width - 1, Math.floor((x + 0.5) * scaleX));
-      const from = (sourceY * image.width + sourceX) * 3;
-      const to = (y * width + x) * 3;
-      data[to] = image.data[from] ?? 0;
-      data[to + 1] = image.data[from + 1] ?? 0;
-      data[to + 2] = image.data[from + 2] ?? 0;
-    }
-  }
-  return { data, width, height };
+  const resized = resizeNearestPil({ ...image, channels: 3 }, width, height);
+  return { data: Buffer.from(resized.data.buffer, resized.data.byteOffset, resized.data.byteLength), width, height };
 }

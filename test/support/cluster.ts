@@ -40,13 +40,18 @@ export class TestCluster {
 
   /** Writes the TOML files, picks free ports and starts every process. */
   async start(readyTimeoutMs = 120_000): Promise<void> {
+    await this.prepare();
+    await this.startCoordinator(true);
+    for (const index of this.servers.keys()) this.startEngine(index);
+    await this.waitReady(readyTimeoutMs);
+  }
+
+  /** Picks free ports and writes the TOML files, without starting anything. */
+  async prepare(): Promise<void> {
     this.apiPort = await freePort();
     this.apiUrl = `http://127.0.0.1:${this.apiPort}`;
     for (const [index, server] of this.servers.entries()) this.enginePorts.set(index, await freePort(server.host));
     this.writeConfig();
-    await this.startCoordinator(true);
-    for (const index of this.servers.keys()) this.startEngine(index);
-    await this.waitReady(readyTimeoutMs);
   }
 
   async startCoordinator(withConfig: boolean): Promise<void> {
