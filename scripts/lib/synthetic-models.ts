@@ -66,6 +66,17 @@ class NetworkWriter {
   classifierHead(input: string, channels: number, classes: number, logitScale: number): void {
     const pooled = this.builder.addOp('GlobalAveragePool', [input]);
     const flat = this.builder.addOp('Flatten', [pooled], { axis: attr.int(1) });
+    this.softmaxOutput(flat, channels, classes, logitScale);
+  }
+
+  hiddenThenClassifier(input: string, channels: number, hidden: number, classes: number, logitScale: number): void {
+    const pooled = this.builder.addOp('GlobalAveragePool', [input]);
+    const flat = this.builder.addOp('Flatten', [pooled], { axis: attr.int(1) });
+    const features = this.builder.addOp('Relu', [this.dense(flat, channels, hidden)]);
+    this.softmaxOutput(features, hidden, classes, logitScale);
+  }
+
+  private softmaxOutput(flat: string, channels: number, classes: number, logitScale: number): void {
     // Scaling the logits keeps the softmax of an untrained network from saturating at 1.0.
     const logits = this.dense(flat, channels, classes);
     const scale = this.builder.addFloats('logit_scale', [logitScale], []);
@@ -99,7 +110,13 @@ export function buildMobileNetV2(classes: number, seed: number): SyntheticModel 
     }
   }
   x = writer.conv(x, channels, 1280, 1, 1, 1, true);
-  writer.classifierHead(x, 1280, classes, 0.05);
+  if (classes >= 1000) {
+    writer.classifierHead(x, 1280, classes, 0.05);
+  } else {
+    // Published MobileNetV2 has 1000 classes; a 1000-unit hidden layer keeps the parameter
+    // count (and the cost per image) of that network when fewer classes are asked for.
+    writer.hiddenThenClassifier(x, 1280, 1000, classes, 0.05);
+  }
   return { onnx: writer.builder.toBytes(), parameters: writer.parameters };
 }
 

@@ -7,13 +7,20 @@ import type { Logger } from '../shared/logger.js';
  */
 export function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
   const script = process.argv[1] ?? '';
+  // Detached: a Ctrl-C in the terminal reaches only the launcher, which then stops the
+  // children in order, instead of every process receiving it at once.
+  // NOTE: a launcher killed with SIGKILL cannot stop its children; they keep running.
   return spawn(process.execPath, [...process.execArgv, script, ...args], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, ...env },
+    detached: true,
   });
 }
 
-/** A set of child processes stopped together, in reverse start order. */
+/**
+ * A set of child processes stopped together, in start order: the coordinator first, so
+ * it drains in-flight predictions while the engines that answer them are still up.
+ */
 export class ChildGroup {
   private readonly children: { name: string; child: ChildProcess }[] = [];
   private stopping = false;
@@ -32,10 +39,10 @@ export class ChildGroup {
     });
   }
 
-  /** Sends SIGTERM to every child and waits for each to exit; SIGKILL after `graceMs`. */
+  /** Sends SIGTERM to each child in turn and waits for it to exit; SIGKILL after `graceMs`. */
   async stop(graceMs = 10_000): Promise<void> {
     this.stopping = true;
-    for (const { name, child } of [...this.children].reverse()) {
+    for (const { name, child } of this.children) {
       await stopChild(child, graceMs, () => this.logger.warn({ process: name, graceMs }, 'child did not stop in time; killing it'));
     }
   }

@@ -77,7 +77,7 @@ function localHostFor(server: ServerConfig, logger: Logger): string {
 async function waitForReady(coordinatorUrl: string, timeoutMs: number, config: ClusterConfig, logger: Logger): Promise<void> {
   await waitFor(`${coordinatorUrl}/readyz`, timeoutMs, 'every model to be loaded and warmed up');
   logger.info({ url: coordinatorUrl, models: 1 + config.second.length, servers: config.servers.length }, 'cluster ready');
-  process.stderr.write(`\nCascade is ready. Classify a photo with:\n  curl -F image=@test/fixtures/images/mel/ISIC_0025744.jpg ${coordinatorUrl}/v1/predict\n\n`);
+  process.stderr.write(`\nCascade is ready. Classify a photo with:\n  curl -F image=@examples/images/ham10000/mel/ISIC_0025744.jpg ${coordinatorUrl}/v1/predict\n\n`);
 }
 
 /** Polls a URL until it answers 200, or throws after `timeoutMs`. */

@@ -61,6 +61,7 @@ export class ClusterState {
       limits: this.config.limits,
       heartbeatIntervalMs: this.config.timing.heartbeatIntervalMs,
       loadTimeoutMs: this.config.timing.loadTimeoutMs,
+      inferenceTimeoutMs: this.config.timing.inferenceTimeoutMs,
     };
   }
 

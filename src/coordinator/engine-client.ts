@@ -34,13 +34,20 @@ export class EngineCallError extends Error {
  */
 export class EngineClient {
   private readonly agent: Agent;
+  private timeoutMs: number;
 
   constructor(private readonly options: EngineClientOptions) {
+    this.timeoutMs = options.timeoutMs;
     this.agent = createAgent(options.tls, { connections: options.connectionsPerEngine, connectTimeoutMs: Math.min(options.timeoutMs, 5_000) });
   }
 
+  /** Applies a new per-call timeout to calls that start from now on. */
+  setTimeout(timeoutMs: number): void {
+    if (Number.isInteger(timeoutMs) && timeoutMs > 0) this.timeoutMs = timeoutMs;
+  }
+
   async classify(address: string, modelId: string, image: RgbImage, requestId: string, signal?: AbortSignal): Promise<ClassifyReply> {
-    const timeout = AbortSignal.timeout(this.options.timeoutMs);
+    const timeout = AbortSignal.timeout(this.timeoutMs);
     const combined = signal === undefined ? timeout : AbortSignal.any([signal, timeout]);
     let response;
     try {
@@ -59,7 +66,7 @@ export class EngineClient {
       });
     } catch (error) {
       const timedOut = timeout.aborted;
-      throw new EngineCallError(timedOut ? `no answer within ${this.options.timeoutMs} ms` : describeError(error), timedOut ? 'timeout' : 'connect', null, null);
+      throw new EngineCallError(timedOut ? `no answer within ${this.timeoutMs} ms` : describeError(error), timedOut ? 'timeout' : 'connect', null, null);
     }
     return readReply(response.statusCode, await response.body.text());
   }

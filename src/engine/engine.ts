@@ -131,6 +131,7 @@ export class Engine {
     this.limits = reply.limits;
     this.reporter.setInterval(reply.heartbeatIntervalMs);
     this.manager.setLoadTimeout(reply.loadTimeoutMs);
+    this.client?.setTimeout(reply.inferenceTimeoutMs);
     if (reply.routing !== undefined) this.routing = reply.routing;
     if (reply.assignments !== undefined) {
       this.assignmentsHash = reply.assignmentsHash;

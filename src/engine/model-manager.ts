@@ -159,7 +159,8 @@ export class ModelManager {
     try {
       const model = await load(replica.config, {
         ...this.options.loadOptions,
-        logger: log,
+        // The loader adds the model id to its own log lines.
+        logger: this.options.logger,
         signal: abort.signal,
         onState: (state, reason) => this.setState(replica, state, reason),
       });

@@ -81,6 +81,7 @@ export interface ReportReply {
   limits: ImageLimits;
   heartbeatIntervalMs: number;
   loadTimeoutMs: number;
+  inferenceTimeoutMs: number;
 }
 
 export interface ClassifyReply {
