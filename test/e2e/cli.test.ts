@@ -1,0 +1,57 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { freePort, REPO_ROOT, runCli } from '../support/processes.js';
+
+function portIsOpen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host: '127.0.0.1', port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+}
+
+describe('cascade CLI', () => {
+  const folder = mkdtempSync(join(tmpdir(), 'cascade-cli-'));
+  after(() => rmSync(folder, { recursive: true, force: true }));
+
+  it('refuses an invalid configuration before starting anything', async () => {
+    const port = await freePort();
+    const config = join(folder, 'cluster.toml');
+    writeFileSync(config, `[Servers]\nnumber = 1\n[Servers.0]\nipv4 = "127.0.0.2"\n\n[Basic]\nparent = 3\nmodel = 'model.h5'\n`);
+    const result = await runCli(['up', '--config', config, '--port', String(port), '--data-dir', join(folder, 'state')]);
+    assert.equal(result.code, 1, result.output);
+    assert.match(result.output, /CONFIG_INVALID/);
+    assert.match(result.output, /cluster\.toml:7/, 'names the file and line');
+    assert.match(result.output, /Basic\.parent/, 'names the key');
+    assert.match(result.output, /3/, 'shows the value found');
+    assert.equal(await portIsOpen(port), false, 'no coordinator was started');
+  });
+
+  it('checks the example configuration', async () => {
+    const result = await runCli(['config', 'check', '--config', join(REPO_ROOT, 'examples', 'local')]);
+    assert.equal(result.code, 0, result.output);
+    assert.match(result.output, /valid: 2 servers, 3 models/);
+    assert.match(result.output, /second-1 for category 1 \(Basal cell carcinoma\)/);
+  });
+
+  it('prints help for every command', async () => {
+    for (const command of ['up', 'coordinator', 'engine', 'inspect', 'config']) {
+      const result = await runCli([command, '--help']);
+      assert.equal(result.code, 0, `${command}: ${result.output}`);
+      assert.match(result.output, /Usage: cascade/);
+    }
+  });
+
+  it('rejects an unknown option with its name', async () => {
+    const result = await runCli(['up', '--confg', 'examples/local']);
+    assert.notEqual(result.code, 0);
+    assert.match(result.output, /--confg/);
+  });
+});
