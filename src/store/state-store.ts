@@ -98,13 +98,13 @@ export class StateStore {
   }
 
   listServers(): ServerConfig[] {
-    const rows = this.db.prepare('SELECT idx, ipv4, port, name FROM servers ORDER BY idx').all() as { idx: number; ipv4: string; port: number; name: string }[];
+    const rows = this.db.prepare<[], { idx: number; ipv4: string; port: number; name: string }>('SELECT idx, ipv4, port, name FROM servers ORDER BY idx').all();
     return rows.map((row) => ({ index: row.idx, ipv4: row.ipv4, port: row.port, name: row.name }));
   }
 
   listModels(): ModelConfig[] {
-    const rows = this.db.prepare('SELECT id, config_json FROM models ORDER BY id').all() as { id: string; config_json: string }[];
-    const placements = this.db.prepare('SELECT model_id, server_idx FROM placements ORDER BY server_idx').all() as { model_id: string; server_idx: number }[];
+    const rows = this.db.prepare<[], { id: string; config_json: string }>('SELECT id, config_json FROM models ORDER BY id').all();
+    const placements = this.db.prepare<[], { model_id: string; server_idx: number }>('SELECT model_id, server_idx FROM placements ORDER BY server_idx').all();
     return rows.map((row) => {
       const config = JSON.parse(row.config_json) as ModelConfig;
       const parents = placements.filter((placement) => placement.model_id === row.id).map((placement) => placement.server_idx);
@@ -114,7 +114,7 @@ export class StateStore {
 
   /** Records a server's new address; returns whether it changed. */
   updateServerAddress(serverIndex: number, ipv4: string, port: number, reason: string): boolean {
-    const current = this.db.prepare('SELECT ipv4, port FROM servers WHERE idx = ?').get(serverIndex) as { ipv4: string; port: number } | undefined;
+    const current = this.db.prepare<[number], { ipv4: string; port: number }>('SELECT ipv4, port FROM servers WHERE idx = ?').get(serverIndex);
     if (current === undefined || (current.ipv4 === ipv4 && current.port === port)) return false;
     const now = Date.now();
     this.db.transaction(() => {
@@ -143,19 +143,19 @@ export class StateStore {
   }
 
   getEngine(serverIndex: number): EngineRecord | null {
-    const row = this.db.prepare('SELECT * FROM engines WHERE server_idx = ?').get(serverIndex) as EngineRow | undefined;
+    const row = this.db.prepare<[number], EngineRow>('SELECT * FROM engines WHERE server_idx = ?').get(serverIndex);
     return row === undefined ? null : toEngineRecord(row);
   }
 
   listEngines(): EngineRecord[] {
-    const rows = this.db.prepare('SELECT * FROM engines ORDER BY server_idx').all() as EngineRow[];
+    const rows = this.db.prepare<[], EngineRow>('SELECT * FROM engines ORDER BY server_idx').all();
     return rows.map(toEngineRecord);
   }
 
   /** Stores the reported state of a replica; a change of state is also logged as an event. */
   upsertReplica(record: Omit<ReplicaRecord, 'updatedAt'>): void {
     const now = Date.now();
-    const previous = this.db.prepare('SELECT state, version FROM replicas WHERE model_id = ? AND server_idx = ?').get(record.modelId, record.serverIndex) as { state: string; version: string | null } | undefined;
+    const previous = this.db.prepare<[string, number], { state: string; version: string | null }>('SELECT state, version FROM replicas WHERE model_id = ? AND server_idx = ?').get(record.modelId, record.serverIndex);
     this.db.transaction(() => {
       this.db
         .prepare(
@@ -179,11 +179,11 @@ export class StateStore {
   }
 
   listReplicas(): ReplicaRecord[] {
-    const rows = this.db.prepare('SELECT * FROM replicas ORDER BY model_id, server_idx').all() as ReplicaRow[];
+    const rows = this.db.prepare<[], ReplicaRow>('SELECT * FROM replicas ORDER BY model_id, server_idx').all();
     return rows.map((row) => ({
       modelId: row.model_id,
       serverIndex: row.server_idx,
-      state: row.state as ModelState,
+      state: row.state,
       reason: row.reason,
       version: row.version,
       descriptor: row.descriptor_json === null ? null : (JSON.parse(row.descriptor_json) as ModelDescriptor),
@@ -192,11 +192,11 @@ export class StateStore {
   }
 
   listEvents(limit: number): EventRecord[] {
-    return this.db.prepare('SELECT at, subject, state, reason FROM events ORDER BY id DESC LIMIT ?').all(limit) as EventRecord[];
+    return this.db.prepare<[number], EventRecord>('SELECT at, subject, state, reason FROM events ORDER BY id DESC LIMIT ?').all(limit);
   }
 
   getMeta(key: string): string | null {
-    const row = this.db.prepare('SELECT value FROM meta WHERE key = ?').get(key) as { value: string } | undefined;
+    const row = this.db.prepare<[string], { value: string }>('SELECT value FROM meta WHERE key = ?').get(key);
     return row?.value ?? null;
   }
 
@@ -215,11 +215,12 @@ export class StateStore {
   }
 }
 
+// Row types name the state unions: these columns only receive values this class wrote.
 interface EngineRow {
   server_idx: number;
   engine_id: string;
   address: string;
-  state: string;
+  state: EngineState;
   reason: string;
   last_seen: number;
 }
@@ -227,7 +228,7 @@ interface EngineRow {
 interface ReplicaRow {
   model_id: string;
   server_idx: number;
-  state: string;
+  state: ModelState;
   reason: string;
   version: string | null;
   descriptor_json: string | null;
@@ -235,7 +236,7 @@ interface ReplicaRow {
 }
 
 function toEngineRecord(row: EngineRow): EngineRecord {
-  return { serverIndex: row.server_idx, engineId: row.engine_id, address: row.address, state: row.state as EngineState, reason: row.reason, lastSeen: row.last_seen };
+  return { serverIndex: row.server_idx, engineId: row.engine_id, address: row.address, state: row.state, reason: row.reason, lastSeen: row.last_seen };
 }
 
 function withoutServersAndModels(config: ClusterConfig): Omit<ClusterConfig, 'servers' | 'basic' | 'second'> {

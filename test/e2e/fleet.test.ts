@@ -6,7 +6,7 @@ import { request } from 'undici';
 import { EXAMPLE_IMAGES, TestCluster } from '../support/cluster.js';
 import { LoadGenerator, sameAnswer, type LoadTarget } from '../support/load.js';
 import { BEST_MODEL, CATEGORIES_FILE, DEMO_LABELS, DEMO_ONNX, SKIN_MODEL } from '../support/models.js';
-import { freePort, runCli, stopProcess, waitForStatus } from '../support/processes.js';
+import { freePort, runCli, stopProcess, waitForStatus, waitUntil } from '../support/processes.js';
 import { ReferenceCascade } from '../support/reference.js';
 
 // Every model has two replicas on three engines, so any single engine can die.
@@ -51,15 +51,6 @@ interface ClusterView {
 async function clusterView(url: string): Promise<ClusterView> {
   const response = await request(`${url}/v1/cluster`);
   return (await response.body.json()) as ClusterView;
-}
-
-async function waitUntil(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  assert.fail(`timed out after ${timeoutMs} ms waiting for ${what}`);
 }
 
 function pickPhotos(): Buffer[] {

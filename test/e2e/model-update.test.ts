@@ -5,7 +5,7 @@ import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
 import { EXAMPLE_IMAGES, TestCluster } from '../support/cluster.js';
 import { BEST_MODEL, CATEGORIES_FILE, SKIN_MODEL } from '../support/models.js';
-import { stopProcess } from '../support/processes.js';
+import { stopProcess, waitUntil } from '../support/processes.js';
 
 const PHOTO = readFileSync(join(EXAMPLE_IMAGES, 'mel', 'ISIC_0025744.jpg'));
 
@@ -42,15 +42,6 @@ async function basicPlacement(url: string): Promise<Placement> {
   return placement;
 }
 
-async function waitFor(what: string, check: () => Promise<boolean>, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await check().catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 200));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
 describe('model updates', () => {
   const cluster = new TestCluster([{ host: '127.0.0.2' }], modelsToml(BEST_MODEL));
   let original: { category: string; propability: number };
@@ -73,7 +64,7 @@ describe('model updates', () => {
     const truncated = join(cluster.dataDir, 'truncated.h5');
     writeFileSync(truncated, readFileSync(BEST_MODEL).subarray(0, 100_000));
     await apply(modelsToml(truncated));
-    await waitFor('the failed load to be reported', async () => /failed/.test((await basicPlacement(cluster.apiUrl)).reason));
+    await waitUntil('the failed load to be reported', async () => /failed/.test((await basicPlacement(cluster.apiUrl)).reason));
     const placement = await basicPlacement(cluster.apiUrl);
     assert.equal(placement.state, 'ready', 'the previous version still serves');
     assert.match(placement.reason, /previous version/);
@@ -82,7 +73,7 @@ describe('model updates', () => {
 
   it('keeps serving when the new labels do not match the outputs', async () => {
     await apply(modelsToml(BEST_MODEL, 'labels = ["one", "two", "three"]'));
-    await waitFor('the label mismatch to be reported', async () => /3 labels/.test((await basicPlacement(cluster.apiUrl)).reason));
+    await waitUntil('the label mismatch to be reported', async () => /3 labels/.test((await basicPlacement(cluster.apiUrl)).reason));
     const placement = await basicPlacement(cluster.apiUrl);
     assert.equal(placement.state, 'ready');
     assert.match(placement.reason, /7 output classes/);
@@ -93,7 +84,7 @@ describe('model updates', () => {
     const replacement = join(cluster.dataDir, 'skin.h5');
     copyFileSync(SKIN_MODEL, replacement);
     await apply(modelsToml(replacement));
-    await waitFor('the new version to serve', async () => (await predict(cluster.apiUrl)).propability !== original.propability);
+    await waitUntil('the new version to serve', async () => (await predict(cluster.apiUrl)).propability !== original.propability);
     const updated = await predict(cluster.apiUrl);
     assert.equal(updated.category, 'Melanoma');
     assert.notEqual(updated.propability, original.propability);
@@ -108,7 +99,7 @@ describe('model updates', () => {
     await stopProcess(cluster.engines.get(0) ?? assert.fail('no engine'));
     await apply(modelsToml(textFile));
     cluster.startEngine(0);
-    await waitFor('the load to fail', async () => (await basicPlacement(cluster.apiUrl)).state === 'failed');
+    await waitUntil('the load to fail', async () => (await basicPlacement(cluster.apiUrl)).state === 'failed');
     assert.match((await basicPlacement(cluster.apiUrl)).reason, /not recognised|not retried/);
     const response = await request(`${cluster.apiUrl}/v1/predict`, { method: 'POST', body: PHOTO, headers: { 'content-type': 'image/jpeg' } });
     assert.equal(response.statusCode, 503);

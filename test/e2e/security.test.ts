@@ -6,7 +6,7 @@ import { generate } from 'selfsigned';
 import { Agent, request } from 'undici';
 import { EXAMPLE_IMAGES, TestCluster, TEST_TOKEN } from '../support/cluster.js';
 import { DEMO_LABELS, DEMO_ONNX } from '../support/models.js';
-import { freePort, startCli, stopProcess, type CliProcess } from '../support/processes.js';
+import { freePort, startCli, stopProcess, waitUntil, type CliProcess } from '../support/processes.js';
 
 // Small and fast to load: the demonstration model as both tiers, on server 0 only.
 const MODELS_TOML = `[Basic]
@@ -35,15 +35,6 @@ engine_down_after_ms = 1500
 
 const PHOTO = readFileSync(join(EXAMPLE_IMAGES, 'bkl', 'ISIC_0025030.jpg'));
 
-async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (Date.now() < deadline) {
-    if (await Promise.resolve(check()).catch(() => false)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-  assert.fail(`timed out waiting for ${what}`);
-}
-
 describe('cluster token', () => {
   const cluster = new TestCluster([{ host: '127.0.0.2' }, { host: '127.0.0.3' }], MODELS_TOML);
   let intruder: CliProcess | null = null;
@@ -64,8 +55,8 @@ describe('cluster token', () => {
   it('rejects an engine with a wrong token and logs it', async () => {
     const port = await freePort('127.0.0.3');
     intruder = startCli(['engine', '--server', '1', '--coordinator', cluster.apiUrl, '--token', 'not-the-token', '--host', '127.0.0.3', '--port', String(port), '--data-dir', join(cluster.dataDir, 'intruder')]);
-    await waitFor('the coordinator to log the rejection', () => /invalid cluster token/.test(cluster.coordinator?.output() ?? ''));
-    await waitFor('the engine to log the failed report', () => /report to the coordinator failed/.test(intruder?.output() ?? ''));
+    await waitUntil('the coordinator to log the rejection', () => /invalid cluster token/.test(cluster.coordinator?.output() ?? ''));
+    await waitUntil('the engine to log the failed report', () => /report to the coordinator failed/.test(intruder?.output() ?? ''));
     const view = (await (await request(`${cluster.apiUrl}/v1/cluster`)).body.json()) as { engines: { serverIndex: number }[] };
     assert.deepEqual(view.engines.map((engine) => engine.serverIndex), [0], 'the rejected engine never joined');
     assert.doesNotMatch(cluster.coordinator?.output() ?? '', /not-the-token/, 'the token is never logged');
@@ -119,7 +110,7 @@ describe('TLS between coordinator, engines and clients', () => {
 
     processes.push(startCli(['coordinator', '--config', configDir, '--data-dir', join(cluster.dataDir, 'state'), '--port', String(apiPort), '--token', TEST_TOKEN, ...tls]));
     processes.push(startCli(['engine', '--server', '0', '--coordinator', apiUrl, '--token', TEST_TOKEN, '--host', '127.0.0.2', '--port', String(enginePort), '--data-dir', join(cluster.dataDir, 'engine'), ...tls]));
-    await waitFor('the TLS cluster to be ready', async () => {
+    await waitUntil('the TLS cluster to be ready', async () => {
       const response = await request(`${apiUrl}/readyz`, { dispatcher: agent });
       await response.body.dump();
       return response.statusCode === 200;

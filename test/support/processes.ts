@@ -74,3 +74,13 @@ export async function waitForStatus(url: string, status: number, timeoutMs: numb
   }
   throw new Error(`${url} did not answer ${status} within ${timeoutMs} ms (last: ${last.slice(0, 500)})\n--- process output ---\n${context().slice(-6000)}`);
 }
+
+/** Polls `check` until it returns true, or fails the test naming `what`. Errors count as false. */
+export async function waitUntil(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    if (await Promise.resolve().then(check).catch(() => false)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

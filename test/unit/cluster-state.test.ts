@@ -1,0 +1,114 @@
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, describe, it } from 'node:test';
+import { loadClusterConfig } from '../../src/config/load.js';
+import { ClusterState } from '../../src/coordinator/cluster-state.js';
+import { StateStore } from '../../src/store/state-store.js';
+import { CascadeError } from '../../src/shared/errors.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import type { EngineReport, ReplicaReport } from '../../src/shared/protocol.js';
+import { REPO_ROOT } from '../support/processes.js';
+
+const folder = mkdtempSync(join(tmpdir(), 'cascade-state-'));
+const config = loadClusterConfig([join(REPO_ROOT, 'examples', 'local')]);
+
+function replica(modelId: string, state: ReplicaReport['state']): ReplicaReport {
+  const descriptor = state === 'ready' ? { id: modelId, version: `${modelId}-v1`, inputWidth: 28, inputHeight: 28, resize: 'nearest' as const, labels: ['a'] } : null;
+  return { modelId, state, reason: state, configHash: 'x', descriptor };
+}
+
+function report(serverIndex: number, replicas: ReplicaReport[], overrides: Partial<EngineReport> = {}): EngineReport {
+  return { engineId: `engine-${serverIndex}`, serverIndex, address: `127.0.0.${serverIndex + 2}:${7100 + serverIndex}`, startedAt: 1, replicas, routingRevision: 0, assignmentsHash: '', ...overrides };
+}
+
+function openState(name: string): { store: StateStore; state: ClusterState } {
+  const store = StateStore.open(join(folder, name), silentLogger());
+  const stored = store.loadCluster();
+  if (stored === null) store.applyConfig(config, 'test');
+  const state = new ClusterState(store, store.loadCluster() ?? config, silentLogger());
+  return { store, state };
+}
+
+describe('ClusterState', () => {
+  after(() => rmSync(folder, { recursive: true, force: true }));
+
+  it('assigns each server its models', () => {
+    const { store, state } = openState('assign');
+    const reply = state.handleReport(report(0, []));
+    assert.deepEqual(reply.assignments?.map((assignment) => assignment.model.id), ['basic']);
+    const second = state.handleReport(report(1, []));
+    assert.deepEqual(second.assignments?.map((assignment) => assignment.model.id).sort(), ['second-1', 'second-6']);
+    store.close();
+  });
+
+  it('routes only to ready replicas on engines that are up', () => {
+    const { store, state } = openState('route');
+    state.handleReport(report(0, [replica('basic', 'loading')]));
+    assert.deepEqual(state.routingTable().routes.basic?.replicas, []);
+    state.handleReport(report(0, [replica('basic', 'ready')]));
+    assert.deepEqual(state.routingTable().routes.basic?.replicas, [{ serverIndex: 0, address: '127.0.0.2:7100' }]);
+    assert.equal(state.routingTable().categories['6'], 'second-6');
+    assert.equal(state.routingTable().categories['1'], 'second-1');
+    store.close();
+  });
+
+  it('omits unchanged assignments and routing from replies', () => {
+    const { store, state } = openState('quiet');
+    const first = state.handleReport(report(0, [replica('basic', 'ready')]));
+    assert.ok(first.assignments !== undefined);
+    assert.ok(first.routing !== undefined);
+    const again = state.handleReport(report(0, [replica('basic', 'ready')], { assignmentsHash: first.assignmentsHash, routingRevision: first.routing.revision }));
+    assert.equal(again.assignments, undefined);
+    assert.equal(again.routing, undefined);
+    store.close();
+  });
+
+  it('marks a silent engine down and drops its replicas from routing', () => {
+    const { store, state } = openState('sweep');
+    const reportedAt = Date.now();
+    state.handleReport(report(0, [replica('basic', 'ready')]), reportedAt);
+    state.sweep(reportedAt + config.timing.engineDownAfterMs - 1);
+    assert.equal(state.listEngines()[0]?.state, 'up');
+    state.sweep(reportedAt + config.timing.engineDownAfterMs + 1);
+    assert.equal(state.listEngines()[0]?.state, 'down');
+    assert.match(state.listEngines()[0]?.reason ?? '', /no report for/);
+    assert.deepEqual(state.routingTable().routes.basic?.replicas, []);
+    assert.equal(store.listEngines()[0]?.state, 'down', 'the change is stored');
+    store.close();
+  });
+
+  it('follows and stores a new address', () => {
+    const { store, state } = openState('address');
+    state.handleReport(report(0, [replica('basic', 'ready')]));
+    state.handleReport(report(0, [replica('basic', 'ready')], { address: '127.0.0.9:7300' }));
+    assert.deepEqual(state.routingTable().routes.basic?.replicas, [{ serverIndex: 0, address: '127.0.0.9:7300' }]);
+    assert.deepEqual(store.listServers()[0], { index: 0, ipv4: '127.0.0.9', port: 7300, name: 'server-0' });
+    assert.ok(store.listEvents(10).some((event) => event.subject === 'server/0' && event.state === 'address-changed'));
+    store.close();
+  });
+
+  it('trusts nothing from before a restart', () => {
+    const first = openState('restart');
+    first.state.handleReport(report(0, [replica('basic', 'ready')]));
+    first.state.handleReport(report(1, [replica('second-1', 'ready'), replica('second-6', 'ready')]));
+    first.store.close();
+
+    const { store, state } = openState('restart');
+    assert.deepEqual(state.listEngines().map((engine) => engine.state), ['joining', 'joining']);
+    assert.equal(state.routingSettled(), false);
+    const reply = state.handleReport(report(0, [replica('basic', 'ready')]));
+    assert.equal(reply.routing, undefined, 'no table is pushed before every engine reported');
+    state.handleReport(report(1, [replica('second-1', 'ready'), replica('second-6', 'ready')]));
+    assert.equal(state.routingSettled(), true);
+    assert.equal(state.routingTable().routes['second-6']?.replicas.length, 1);
+    store.close();
+  });
+
+  it('rejects a report for an unknown server', () => {
+    const { store, state } = openState('unknown');
+    assert.throws(() => state.handleReport(report(7, [])), (error) => error instanceof CascadeError && error.code === 'REQUEST_INVALID' && /7/.test(error.message));
+    store.close();
+  });
+});
