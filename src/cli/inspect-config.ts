@@ -26,7 +26,7 @@ export interface ModelFlags {
   labelsFile?: string;
 }
 
-/** Where a resolved setting came from, shown next to it in the report. */
+/** Source of a resolved setting, shown next to it in the report. */
 export type SettingOrigin = 'flag' | 'config' | 'model' | 'default';
 
 export interface SettingOrigins {
@@ -50,6 +50,8 @@ export interface ResolvedModelConfig {
 export interface ModelBase {
   id: string;
   source: string;
+  /** Expected sha256 of `source`: the entry's, unless a file argument replaced the entry's file. */
+  sha256: string | null;
   entry: ModelConfig | null;
 }
 
@@ -130,8 +132,7 @@ export function buildModelConfig(base: ModelBase, flags: ModelFlags, hints: Mode
     tier: entry?.tier ?? 'basic',
     parents: entry === null ? [0] : [...entry.parents],
     source: base.source,
-    // The entry's checksum belongs to the entry's file, not to a file given on the command line.
-    sha256: entry !== null && entry.source === base.source ? entry.sha256 : null,
+    sha256: base.sha256,
     format: resolveFormat(flags, entry),
     category: entry?.category ?? null,
     categoryName: entry?.categoryName ?? null,
@@ -139,12 +140,16 @@ export function buildModelConfig(base: ModelBase, flags: ModelFlags, hints: Mode
     preprocessing: { width, height, resize, scaling: scaling.scaling, channelOrder, layout },
     output,
   };
+  let inputSizeOrigin: SettingOrigin = 'model';
+  if (flags.inputSize !== undefined) inputSizeOrigin = 'flag';
+  else if (height !== null) inputSizeOrigin = 'config';
   const origins: SettingOrigins = {
-    inputSize: flags.inputSize !== undefined ? 'flag' : height !== null ? 'config' : 'model',
+    inputSize: inputSizeOrigin,
     resize: resizeOrigin,
     scale: scaling.origin,
     channelOrder: channelOrderOrigin,
-    layout: layoutOrigin,
+    // `auto` takes the layout from the model's input shape.
+    layout: layout === 'auto' ? 'model' : layoutOrigin,
     output: outputOrigin,
     labels: labels.origin,
   };
@@ -172,13 +177,15 @@ function resolveScaling(flags: ModelFlags, entry: ModelConfig | null, hints: Mod
 
 /**
  * Builds the scaling for scale `name`. Mean and std come from the flags, else from an
- * entry that standardizes too; they are required with mean_std and rejected without it,
- * as in the config file.
+ * entry that standardizes too. As in the config file, mean_std requires both, and the
+ * other scales reject them.
  */
 function scalingFromFlags(name: ScaleName, flags: ModelFlags, entryScaling: Scaling | null): Scaling {
   const mode = SCALE_MODES[name];
   if (mode !== 'standardize') {
-    const extra = flags.mean !== undefined ? '--mean' : flags.std !== undefined ? '--std' : null;
+    let extra: string | null = null;
+    if (flags.mean !== undefined) extra = '--mean';
+    else if (flags.std !== undefined) extra = '--std';
     if (extra !== null) throw new InvalidArgumentError(`${extra} applies only with --scale mean_std, but the scale is ${name}; add --scale mean_std or remove ${extra}.`);
     return { mode, mean: [0, 0, 0], std: [1, 1, 1] };
   }

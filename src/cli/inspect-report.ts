@@ -89,7 +89,8 @@ function renderSummary(report: InspectReport): string {
 }
 
 function renderLayers(layers: LayerReport[]): string {
-  const rows = layers.map((layer) => [layer.name, layer.className, formatShape(layer.outputShape), layer.handling]);
+  // ONNX files list no shape for intermediate values unless shape inference was saved in them.
+  const rows = layers.map((layer) => [layer.name, layer.className, layer.outputShape.length === 0 ? 'unknown' : formatShape(layer.outputShape), layer.handling]);
   return [`layers (${layers.length})`, indent(table([['name', 'class', 'output shape', 'handled as'], ...rows]))].join('\n');
 }
 
@@ -97,12 +98,12 @@ function renderPreprocessing(preprocessing: ResolvedPreprocessing): string {
   const { from } = preprocessing;
   const size = preprocessing.inputHeight === null || preprocessing.inputWidth === null
     ? 'any (the model resizes images itself)'
-    : `${preprocessing.inputHeight}x${preprocessing.inputWidth} (height x width)`;
+    : `${preprocessing.inputHeight}x${preprocessing.inputWidth}`;
   const scale = preprocessing.scale === 'mean_std'
     ? `mean_std, mean ${preprocessing.mean?.join(',') ?? '?'}, std ${preprocessing.std?.join(',') ?? '?'}`
     : preprocessing.scale;
   const rows = [
-    ['input size', size, from.inputSize],
+    ['input size (HxW)', size, from.inputSize],
     ['resize', preprocessing.resize, from.resize],
     ['scale', scale, from.scale],
     ['channel order', preprocessing.channelOrder, from.channelOrder],

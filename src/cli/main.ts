@@ -4,6 +4,7 @@ import { isCascadeError, describeError } from '../shared/errors.js';
 import { registerConfigCommand } from './config-command.js';
 import { registerCoordinatorCommand } from './coordinator-command.js';
 import { registerEngineCommand } from './engine-command.js';
+import { registerInspectCommand } from './inspect-command.js';
 import { registerUpCommand } from './up-command.js';
 
 const program = new Command();
@@ -12,6 +13,7 @@ registerUpCommand(program);
 registerCoordinatorCommand(program);
 registerEngineCommand(program);
 registerConfigCommand(program);
+registerInspectCommand(program);
 
 program.parseAsync(process.argv).catch((error: unknown) => {
   const code = isCascadeError(error) ? `${error.code}: ` : '';
