@@ -1,10 +1,12 @@
 /**
  * `npm run bench`: prints each measurement as it finishes and, as the last line, one
  * JSON object with every figure, for scripts. Sizes can be set with environment
- * variables BENCH_REQUESTS, BENCH_WARMUP and BENCH_CONCURRENCY.
+ * variables BENCH_REQUESTS, BENCH_WARMUP and BENCH_CONCURRENCY, and for the Keras
+ * section BENCH_KERAS_RUNS and BENCH_KERAS_JS_IMAGES.
  */
 import { cpus } from 'node:os';
 import { runCascadeBench } from './cascade-bench.js';
+import { DEFAULT_KERAS_BENCH_OPTIONS, runKerasBench } from './keras-bench.js';
 
 function envNumber(name: string, fallback: number): number {
   const value = Number(process.env[name]);
@@ -22,6 +24,11 @@ log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, Node.js $
 const cascade = await runCascadeBench(options, log);
 const throughputRatio = cascade.http.imagesPerSecond / cascade.inProcess.imagesPerSecond;
 log(`HTTP / in-process throughput ratio: ${throughputRatio.toFixed(3)}; p50 latency ratio ${(cascade.http.p50Ms / cascade.inProcess.p50Ms).toFixed(3)}`);
+const keras = await runKerasBench({
+  ...DEFAULT_KERAS_BENCH_OPTIONS,
+  mobileNetRuns: envNumber('BENCH_KERAS_RUNS', DEFAULT_KERAS_BENCH_OPTIONS.mobileNetRuns),
+  javascriptImages: envNumber('BENCH_KERAS_JS_IMAGES', DEFAULT_KERAS_BENCH_OPTIONS.javascriptImages),
+}, log);
 
 const summary = {
   httpImagesPerSecond: round(cascade.http.imagesPerSecond),
@@ -35,6 +42,23 @@ const summary = {
   modelParameters: cascade.parameters,
   requests: options.requests,
   concurrency: options.concurrency,
+  kerasMsPerImage: round(keras.mobileNet.kerasP50Ms, 3),
+  onnxMsPerImage: round(keras.mobileNet.onnxP50Ms, 3),
+  kerasOnnxRatio: round(keras.mobileNet.ratio, 3),
+  kerasConversionMs: round(keras.mobileNet.conversionMs),
+  kerasCachedLoadMs: round(keras.mobileNet.cachedLoadMs),
+  kerasModelLoadMs: round(keras.mobileNet.kerasLoadMs),
+  onnxModelLoadMs: round(keras.mobileNet.onnxLoadMs),
+  kerasParameters: keras.mobileNet.parameters,
+  hamKerasMsPerImage: round(keras.ham.kerasP50Ms, 3),
+  hamOnnxMsPerImage: round(keras.ham.onnxP50Ms, 3),
+  hamKerasOnnxRatio: round(keras.ham.ratio, 3),
+  hamConversionMs: round(keras.ham.conversionMs),
+  hamCachedLoadMs: round(keras.ham.cachedLoadMs),
+  javascriptMsPerImage: keras.javascript === null ? null : round(keras.javascript.msPerImage),
+  javascriptImages: keras.javascript?.images ?? 0,
+  javascriptOnnxRatio: keras.javascript === null ? null : round(keras.javascript.msPerImage / keras.mobileNet.onnxP50Ms, 1),
+  javascriptMaxAbsDifference: keras.javascript?.maxAbsDifference ?? null,
 };
 log(JSON.stringify(summary));
 
