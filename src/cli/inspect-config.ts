@@ -160,7 +160,7 @@ function resolveScaling(flags: ModelFlags, entry: ModelConfig | null, hints: Mod
   const entryScaling = entry?.preprocessing.scaling ?? null;
   if (flags.scale !== undefined) return { scaling: scalingFromFlags(flags.scale, flags, entryScaling), origin: 'flag' };
 
-  if (entryScaling !== null) {
+  if (entryScaling !== null && entryScaling.mode !== 'auto') {
     const scaling = scalingFromFlags(SCALE_NAME_BY_MODE[entryScaling.mode], flags, entryScaling);
     if (hints.rescalesInGraph && scaling.mode !== 'none') {
       notes.push(`The model rescales pixels in its graph, but the config entry scales them by ${SCALE_NAME_BY_MODE[scaling.mode]} as well; if the model was trained on raw 0..255 pixels, set scale = "none" in the entry.`);
@@ -172,7 +172,8 @@ function resolveScaling(flags: ModelFlags, entry: ModelConfig | null, hints: Mod
     notes.push('The model rescales pixels in its graph (a Rescaling layer after the input), so the scale defaults to none instead of 1/255; pass --scale to choose another.');
     return { scaling: scalingFromFlags('none', flags, null), origin: 'model' };
   }
-  return { scaling: scalingFromFlags(CONFIG_DEFAULTS.model.scale, flags, null), origin: 'default' };
+  // The engine decides `auto` the same way: a graph without its own Rescaling gets 1/255.
+  return { scaling: scalingFromFlags('1/255', flags, null), origin: 'default' };
 }
 
 /**

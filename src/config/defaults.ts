@@ -39,7 +39,8 @@ export const CONFIG_DEFAULTS: ConfigDefaults = {
   model: {
     format: 'auto',
     resize: 'bilinear',
-    scale: '1/255',
+    // Decided per model when it loads: 'none' for a graph that rescales itself, else 1/255.
+    scale: 'auto',
     channelOrder: 'rgb',
     layout: 'auto',
     output: 'auto',

@@ -21,6 +21,7 @@ export const OUTPUT_MODES = ['auto', 'probabilities', 'softmax', 'sigmoid'] as c
 
 /** `scale` values as users write them, and the scaling mode each one selects. */
 export const SCALE_MODES = {
+  auto: 'auto',
   none: 'none',
   '1/255': 'unit',
   '[-1,1]': 'symmetric',
@@ -28,10 +29,11 @@ export const SCALE_MODES = {
 } as const satisfies Record<string, ScalingMode>;
 
 export type ScaleName = keyof typeof SCALE_MODES;
-const SCALE_NAMES = ['none', '1/255', '[-1,1]', 'mean_std'] as const satisfies readonly ScaleName[];
+const SCALE_NAMES = ['auto', 'none', '1/255', '[-1,1]', 'mean_std'] as const satisfies readonly ScaleName[];
 
 /** The inverse of SCALE_MODES, for writing files. */
 export const SCALE_NAME_BY_MODE: Record<ScalingMode, ScaleName> = {
+  auto: 'auto',
   none: 'none',
   unit: '1/255',
   symmetric: '[-1,1]',

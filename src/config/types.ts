@@ -9,12 +9,14 @@ export type ResizeMethod = 'nearest' | 'bilinear' | 'bicubic' | 'lanczos3';
 
 /**
  * How 0..255 pixel values become model inputs:
+ * - `auto`: `none` when the model rescales in its graph (a Keras Rescaling layer right
+ *   after the input), else `unit`,
  * - `none`: raw 0..255 (the model rescales itself),
  * - `unit`: x / 255, into [0, 1],
  * - `symmetric`: x / 127.5 - 1, into [-1, 1],
  * - `standardize`: (x / 255 - mean[c]) / std[c], per channel.
  */
-export type ScalingMode = 'none' | 'unit' | 'symmetric' | 'standardize';
+export type ScalingMode = 'auto' | 'none' | 'unit' | 'symmetric' | 'standardize';
 
 export interface Scaling {
   mode: ScalingMode;

@@ -4,7 +4,7 @@ import { CascadeError } from '../shared/errors.js';
 import { decodeImage, resizeImage, type RgbImage } from './image.js';
 import { defaultLabels, toProbabilities } from './postprocess.js';
 import type { ModelSession } from './session.js';
-import { toInputTensor, type TensorLayout } from './tensor.js';
+import { resolveScaling, toInputTensor, type ResolvedScaling, type TensorLayout } from './tensor.js';
 
 /** What other processes need to know about a loaded model to send it images. */
 export interface ModelDescriptor {
@@ -25,6 +25,7 @@ export interface ModelDescriptor {
 export class LoadedModel {
   readonly descriptor: ModelDescriptor;
   private readonly layout: TensorLayout;
+  private readonly scaling: ResolvedScaling;
 
   constructor(
     private readonly config: ModelConfig,
@@ -34,6 +35,7 @@ export class LoadedModel {
   ) {
     const [height, width] = resolveInputSize(config, converted);
     this.layout = resolveLayout(config, converted);
+    this.scaling = resolveScaling(config.preprocessing.scaling, converted.hints.rescalesInGraph);
     this.descriptor = {
       id: config.id,
       version,
@@ -58,7 +60,7 @@ export class LoadedModel {
     const sized = await this.resizeToInput(image);
     const tensor = toInputTensor(sized, {
       layout: this.layout,
-      scaling: this.config.preprocessing.scaling,
+      scaling: this.scaling,
       channelOrder: this.config.preprocessing.channelOrder,
     });
     const shape = this.layout === 'nhwc' ? [1, sized.height, sized.width, 3] : [1, 3, sized.height, sized.width];

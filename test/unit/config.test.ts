@@ -71,7 +71,7 @@ describe('seed files', () => {
       width: null,
       height: null,
       resize: 'bilinear',
-      scaling: { mode: 'unit', mean: [0, 0, 0], std: [1, 1, 1] },
+      scaling: { mode: 'auto', mean: [0, 0, 0], std: [1, 1, 1] },
       channelOrder: 'rgb',
       layout: 'auto',
     });

@@ -2,9 +2,9 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
-import type { ImageLimits, Scaling } from '../../src/config/types.js';
+import type { ImageLimits } from '../../src/config/types.js';
 import { decodeImage, resizeImage, resizeNearest, type RgbImage } from '../../src/runtime/image.js';
-import { toInputTensor } from '../../src/runtime/tensor.js';
+import { resolveScaling, toInputTensor, type ResolvedScaling } from '../../src/runtime/tensor.js';
 import { isCascadeError } from '../../src/shared/errors.js';
 import { EXAMPLE_IMAGES } from '../support/cluster.js';
 import { alphaPng, cmykJpeg, grayscalePng, pngClaimingSize, rotatedJpeg, solidImage, truncatedJpeg } from '../support/images.js';
@@ -119,7 +119,7 @@ describe('resizeImage', () => {
 
 describe('toInputTensor', () => {
   const pixel: RgbImage = { data: Buffer.from([255, 0, 51, 0, 255, 102]), width: 2, height: 1 };
-  const scaling = (mode: Scaling['mode']): Scaling => ({ mode, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
+  const scaling = (mode: ResolvedScaling['mode']): ResolvedScaling => ({ mode, mean: [0.5, 0.5, 0.5], std: [0.25, 0.25, 0.25] });
 
   it('writes NHWC with 1/255 scaling', () => {
     const tensor = toInputTensor(pixel, { layout: 'nhwc', scaling: scaling('unit'), channelOrder: 'rgb' });
@@ -141,6 +141,13 @@ describe('toInputTensor', () => {
     const tensor = toInputTensor(pixel, { layout: 'nhwc', scaling: scaling('standardize'), channelOrder: 'rgb' });
     assert.ok(Math.abs((tensor[0] ?? 0) - 2) < 1e-6, `(1 - 0.5) / 0.25 = 2, got ${tensor[0]}`);
     assert.ok(Math.abs((tensor[1] ?? 0) + 2) < 1e-6, `(0 - 0.5) / 0.25 = -2, got ${tensor[1]}`);
+  });
+
+  it('decides auto scaling from the model graph', () => {
+    const auto = { mode: 'auto' as const, mean: [0, 0, 0] as [number, number, number], std: [1, 1, 1] as [number, number, number] };
+    assert.equal(resolveScaling(auto, true).mode, 'none');
+    assert.equal(resolveScaling(auto, false).mode, 'unit');
+    assert.equal(resolveScaling(scaling('symmetric'), true).mode, 'symmetric', 'an explicit scale wins');
   });
 
   it('swaps channels for BGR models', () => {
