@@ -14,6 +14,8 @@ export class ClusterState {
   private config: ClusterConfig;
   private readonly engines = new Map<number, EngineRecord>();
   private readonly replicas = new Map<string, ReplicaRecord>();
+  /** Model ids in `replicas` per server index, so a report looks only at its own server's replicas. */
+  private readonly modelIdsByServer = new Map<number, Set<string>>();
   private readonly configHashes = new Map<string, string>();
   private routing: RoutingTable | null = null;
   private revision = 0;
@@ -123,7 +125,7 @@ export class ClusterState {
     for (const engine of this.store.listEngines()) {
       this.engines.set(engine.serverIndex, { ...engine, state: 'joining', reason: 'coordinator restarted; waiting for a report', lastSeen: 0 });
     }
-    for (const replica of this.store.listReplicas()) this.replicas.set(replicaKey(replica.modelId, replica.serverIndex), replica);
+    for (const replica of this.store.listReplicas()) this.rememberReplica(replica);
   }
 
   private hashModels(): void {
@@ -163,24 +165,35 @@ export class ClusterState {
       if (previous !== undefined && previous.state === replica.state && previous.version === version && previous.reason === replica.reason) continue;
       const record = { modelId: replica.modelId, serverIndex: report.serverIndex, state: replica.state, reason: replica.reason, version, descriptor: replica.descriptor };
       this.store.upsertReplica(record);
-      this.replicas.set(key, { ...record, updatedAt: Date.now() });
+      this.rememberReplica({ ...record, updatedAt: Date.now() });
       if (previous?.state !== replica.state) this.invalidateRouting();
     }
     this.dropUnreported(report.serverIndex, reported);
   }
 
+  private rememberReplica(record: ReplicaRecord): void {
+    this.replicas.set(replicaKey(record.modelId, record.serverIndex), record);
+    const modelIds = this.modelIdsByServer.get(record.serverIndex) ?? new Set<string>();
+    modelIds.add(record.modelId);
+    this.modelIdsByServer.set(record.serverIndex, modelIds);
+  }
+
+  /**
+   * Forgets the replicas a server no longer reports. Only that server's replicas are
+   * looked at, so a report costs time in proportion to its own models, not to every
+   * placement in the cluster.
+   */
   private dropUnreported(serverIndex: number, reported: Set<string>): void {
-    let dropped = false;
-    for (const [key, replica] of this.replicas) {
-      if (replica.serverIndex === serverIndex && !reported.has(replica.modelId)) {
-        this.replicas.delete(key);
-        dropped = true;
-      }
+    const modelIds = this.modelIdsByServer.get(serverIndex);
+    if (modelIds === undefined) return;
+    const unreported = [...modelIds].filter((modelId) => !reported.has(modelId));
+    if (unreported.length === 0) return;
+    for (const modelId of unreported) {
+      this.replicas.delete(replicaKey(modelId, serverIndex));
+      modelIds.delete(modelId);
     }
-    if (dropped) {
-      this.store.deleteReplicasExcept(serverIndex, [...reported]);
-      this.invalidateRouting();
-    }
+    this.store.deleteReplicasExcept(serverIndex, [...reported]);
+    this.invalidateRouting();
   }
 
   private setEngine(record: EngineRecord): void {
