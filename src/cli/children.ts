@@ -19,7 +19,7 @@ export function spawnCli(args: string[], env: Record<string, string>): ChildProc
 
 /**
  * A set of child processes stopped together, in start order: the coordinator first, so
- * it drains in-flight predictions while the engines that answer them are still up.
+ * it drains in-flight predictions while the engines that run them are still up.
  */
 export class ChildGroup {
   private readonly children: { name: string; child: ChildProcess }[] = [];

@@ -80,7 +80,7 @@ async function waitForReady(coordinatorUrl: string, timeoutMs: number, config: C
   process.stderr.write(`\nCascade is ready. Classify a photo with:\n  curl -F image=@examples/images/ham10000/mel/ISIC_0025744.jpg ${coordinatorUrl}/v1/predict\n\n`);
 }
 
-/** Polls a URL until it answers 200, or throws after `timeoutMs`. */
+/** Polls a URL until it returns status 200, or throws after `timeoutMs`. */
 async function waitFor(url: string, timeoutMs: number, what: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {

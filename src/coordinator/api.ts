@@ -70,7 +70,7 @@ function describeCluster(deps: CoordinatorApiDeps): Record<string, unknown> {
 
 /**
  * An engine listening on every interface (0.0.0.0 or ::) cannot name its own address, so
- * the address the report came from stands in for the host.
+ * the host is taken from the address the report came from.
  */
 function withReachableHost(report: EngineReport, remoteIp: string): EngineReport {
   const { host, port } = splitAddress(report.address);

@@ -53,8 +53,8 @@ export class ClusterState {
   private replyTo(report: EngineReport): ReportReply {
     const assignments = this.assignmentsFor(report.serverIndex);
     const assignmentsHash = fingerprint(assignments.map((assignment) => `${assignment.model.id}:${assignment.configHash}`));
-    // A table built before the other engines re-reported would list no replicas on them;
-    // engines keep their previous table until this coordinator has heard from everyone.
+    // A table built before the other engines report again would list no replicas on them.
+    // So engines keep their previous table until every engine has reported to this coordinator.
     const routing = this.routingSettled() ? this.routingTable() : null;
     return {
       ...(assignmentsHash !== report.assignmentsHash ? { assignments } : {}),
@@ -83,12 +83,12 @@ export class ClusterState {
     return this.routing;
   }
 
-  /** Whether every engine known from before a restart has reported again. */
+  /** Returns whether every engine known from before a restart has reported again. */
   allEnginesReported(): boolean {
     return [...this.engines.values()].every((engine) => engine.state !== 'joining');
   }
 
-  /** Whether the routing table reflects every engine, or the wait for silent ones is over. */
+  /** Returns whether the routing table covers every engine, or the wait for silent ones is over. */
   routingSettled(now = Date.now()): boolean {
     return now >= this.settleDeadline || this.allEnginesReported();
   }
@@ -145,7 +145,7 @@ export class ClusterState {
     const previous = this.engines.get(report.serverIndex);
     const restarted = previous !== undefined && previous.engineId !== report.engineId;
     const changed = previous === undefined || previous.state !== 'up' || restarted || previous.address !== report.address;
-    const reason = previous === undefined ? 'first report' : restarted ? 'engine restarted' : previous.state !== 'up' ? `reporting again after being ${previous.state}` : 'address changed';
+    const reason = engineChangeReason(previous, restarted);
     const record: EngineRecord = { serverIndex: report.serverIndex, engineId: report.engineId, address: report.address, state: 'up', reason: changed ? reason : (previous?.reason ?? reason), lastSeen: now };
     if (changed) {
       this.setEngine(record);
@@ -237,6 +237,13 @@ export class ClusterState {
     const replicas = ready.flatMap(({ engine }) => (engine === undefined ? [] : [{ serverIndex: engine.serverIndex, address: engine.address }]));
     return { modelId: model.id, descriptor, replicas };
   }
+}
+
+function engineChangeReason(previous: EngineRecord | undefined, restarted: boolean): string {
+  if (previous === undefined) return 'first report';
+  if (restarted) return 'engine restarted';
+  if (previous.state !== 'up') return `reporting again after being ${previous.state}`;
+  return 'address changed';
 }
 
 function fingerprint(parts: string[]): string {

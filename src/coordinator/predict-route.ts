@@ -17,7 +17,7 @@ export interface PredictRouteDeps {
 
 /**
  * Registers `POST /v1/predict`: read the image (multipart field `image` or a raw image/*
- * body), validate and decode it once, run the cascade, answer in the clients' format.
+ * body), validate and decode it once, run the cascade, and return the clients' format.
  */
 export async function registerPredictRoute(app: HttpServer, deps: PredictRouteDeps): Promise<void> {
   await app.register(multipart, { limits: { files: 1, fields: 10, fileSize: deps.limits().maxBodyBytes } });

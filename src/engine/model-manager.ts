@@ -118,7 +118,7 @@ export class ModelManager {
     }));
   }
 
-  /** Whether every assigned model is loaded and warmed up. */
+  /** Returns whether every assigned model is loaded and warmed up. */
   allReady(): boolean {
     return [...this.replicas.values()].every((replica) => replica.state === 'ready');
   }

@@ -6,7 +6,7 @@ import { defaultLabels, toProbabilities } from './postprocess.js';
 import type { ModelSession } from './session.js';
 import { resolveScaling, toInputTensor, type ResolvedScaling, type TensorLayout } from './tensor.js';
 
-/** What other processes need to know about a loaded model to send it images. */
+/** Facts about a loaded model that other processes need to send it images. */
 export interface ModelDescriptor {
   id: string;
   /** sha256 of the model file: the version that is loaded. */

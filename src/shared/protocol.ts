@@ -1,7 +1,7 @@
 /**
- * Messages between engines and the coordinator. Engines push reports; the coordinator
- * answers each report with the engine's assignments and the current routing table, so
- * one round trip both refreshes liveness and converges the engine on the desired state.
+ * Messages between engines and the coordinator. Engines push reports, and the reply to
+ * each report carries the engine's assignments and the current routing table. So one
+ * round trip both refreshes liveness and converges the engine on the desired state.
  */
 import type { ImageLimits, ModelConfig } from '../config/types.js';
 import type { ModelDescriptor } from '../runtime/loaded-model.js';
@@ -30,13 +30,13 @@ export interface EngineReport {
   /** Random id chosen at engine start; a new id means the engine restarted. */
   engineId: string;
   serverIndex: number;
-  /** host:port where the engine accepts calls, as the engine sees itself. */
+  /** host:port where the engine accepts calls, as the engine itself reports it. */
   address: string;
   startedAt: number;
   replicas: ReplicaReport[];
-  /** Revision of the routing table the engine holds; 0 when it holds none. */
+  /** Revision of the routing table the engine has; 0 before the first table. */
   routingRevision: number;
-  /** Fingerprint of the assignments the engine holds; '' when it holds none. */
+  /** Fingerprint of the assignments the engine has; '' before the first assignments. */
   assignmentsHash: string;
 }
 
@@ -68,9 +68,9 @@ export interface RoutingTable {
 }
 
 /**
- * Reply to a report. `assignments` and `routing` are sent only when they differ from what
- * the engine said it holds, because at a thousand engines reporting every second,
- * resending the full routing table in every reply would dominate the coordinator's CPU.
+ * Reply to a report. `assignments` and `routing` are sent only when they differ from the
+ * versions named in the report. At a thousand engines reporting every second, resending
+ * the full routing table in every reply would dominate the coordinator's CPU.
  */
 export interface ReportReply {
   /** Present when the engine's assignments changed; the complete list. */
