@@ -35,9 +35,10 @@ export async function buildCoordinatorApi(deps: CoordinatorApiDeps): Promise<Htt
   });
   app.get('/v1/cluster', async () => describeCluster(deps));
 
-  app.post(REPORT_PATH, { bodyLimit: 4 * 1024 * 1024 }, async (request) => {
+  app.post(REPORT_PATH, { bodyLimit: 4 * 1024 * 1024 }, async (request, reply) => {
     const report = withReachableHost(parseReport(request.body), request.ip);
-    return deps.state.handleReport(report);
+    const body = deps.state.serializeReply(deps.state.handleReport(report));
+    return reply.type('application/json; charset=utf-8').send(body);
   });
   return app;
 }

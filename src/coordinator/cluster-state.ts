@@ -4,6 +4,14 @@ import type { EngineRecord, ReplicaRecord, StateStore } from '../store/state-sto
 import { CascadeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Assignment, EngineReport, ReportReply, RouteEntry, RoutingTable } from '../shared/protocol.js';
+import { compactRoutingTable, type RoutingWire } from '../shared/routing-wire.js';
+
+/** Fleets at least this large have their routing rebuilds coalesced. */
+const LARGE_FLEET_ENGINES = 100;
+const REBUILD_INTERVAL_MS = 250;
+/** A sweep that finds more than this share of at least this many engines silent marks none down. */
+const MASS_SILENCE_FRACTION = 0.5;
+const MASS_SILENCE_MIN_ENGINES = 10;
 
 /**
  * The coordinator's view of the cluster: the desired state (from the database) and
@@ -18,7 +26,12 @@ export class ClusterState {
   private readonly modelIdsByServer = new Map<number, Set<string>>();
   private readonly configHashes = new Map<string, string>();
   private routing: RoutingTable | null = null;
+  private routingDirty = true;
+  private routingBuiltAt = 0;
+  /** The wire form of `routing` and its JSON, made once per revision for every reply. */
+  private wire: { revision: number; table: RoutingWire; json: string } | null = null;
   private revision = 0;
+  private lastMassSilenceWarning = 0;
   /** Until then, a restarted coordinator waits for engines to report before pushing routes. */
   private readonly settleDeadline: number;
 
@@ -55,7 +68,7 @@ export class ClusterState {
     const assignmentsHash = fingerprint(assignments.map((assignment) => `${assignment.model.id}:${assignment.configHash}`));
     // A table built before the other engines report again would list no replicas on them.
     // So engines keep their previous table until every engine has reported to this coordinator.
-    const routing = this.routingSettled() ? this.routingTable() : null;
+    const routing = this.routingSettled() ? this.routingWire() : null;
     return {
       ...(assignmentsHash !== report.assignmentsHash ? { assignments } : {}),
       assignmentsHash,
@@ -67,20 +80,74 @@ export class ClusterState {
     };
   }
 
-  /** Marks engines that stopped reporting as down; called on a timer. */
+  /**
+   * Marks engines that stopped reporting as down; called on a timer. When most engines of
+   * a large fleet fall silent at once, the likelier cause is this coordinator lagging
+   * behind its reports (or a network split), so they are left up and a warning is logged:
+   * marking them all down would change the table for every engine and add to the load.
+   */
   sweep(now = Date.now()): void {
-    for (const engine of this.engines.values()) {
+    const limit = this.config.timing.engineDownAfterMs;
+    const up = [...this.engines.values()].filter((engine) => engine.state === 'up');
+    const silent = up.filter((engine) => now - engine.lastSeen > limit);
+    if (silent.length === 0) return;
+    if (up.length >= MASS_SILENCE_MIN_ENGINES && silent.length > up.length * MASS_SILENCE_FRACTION) {
+      this.warnMassSilence(silent.length, up.length, now);
+      return;
+    }
+    for (const engine of silent) {
       const silentMs = now - engine.lastSeen;
-      if (engine.state === 'up' && silentMs > this.config.timing.engineDownAfterMs) {
-        this.setEngine({ ...engine, state: 'down', reason: `no report for ${silentMs} ms (limit ${this.config.timing.engineDownAfterMs} ms)` });
-        this.logger.warn({ serverIndex: engine.serverIndex, engineId: engine.engineId, silentMs }, 'engine marked down');
-      }
+      this.setEngine({ ...engine, state: 'down', reason: `no report for ${silentMs} ms (limit ${limit} ms)` });
+      this.logger.warn({ serverIndex: engine.serverIndex, engineId: engine.engineId, silentMs }, 'engine marked down');
     }
   }
 
-  routingTable(): RoutingTable {
-    this.routing ??= this.buildRoutingTable();
+  /**
+   * Returns the routing table. In a fleet of 100 engines or more, a change rebuilds it at
+   * most every 250 ms: engines change state in bursts, and each rebuild is sent to every
+   * engine. Smaller clusters see every change at once.
+   */
+  routingTable(now = Date.now()): RoutingTable {
+    const coalesce = this.engines.size >= LARGE_FLEET_ENGINES && now - this.routingBuiltAt < REBUILD_INTERVAL_MS;
+    if (this.routing === null || (this.routingDirty && !coalesce)) {
+      this.routing = this.buildRoutingTable();
+      this.routingDirty = false;
+      this.routingBuiltAt = now;
+    }
     return this.routing;
+  }
+
+  /** The routing table in its wire form, built once per revision. */
+  routingWire(): RoutingWire {
+    return this.wireForm().table;
+  }
+
+  /**
+   * Serializes a reply. The routing table's JSON is made once per revision and reused
+   * for every engine, instead of being serialized again in each of their replies.
+   */
+  serializeReply(reply: ReportReply): string {
+    const { routing, ...rest } = reply;
+    const head = JSON.stringify(rest);
+    if (routing === undefined) return head;
+    const wire = this.wireForm();
+    const json = routing === wire.table ? wire.json : JSON.stringify(routing);
+    return `${head.slice(0, -1)},"routing":${json}}`;
+  }
+
+  private wireForm(): { revision: number; table: RoutingWire; json: string } {
+    const table = this.routingTable();
+    if (this.wire?.revision !== table.revision) {
+      const compact = compactRoutingTable(table);
+      this.wire = { revision: table.revision, table: compact, json: JSON.stringify(compact) };
+    }
+    return this.wire;
+  }
+
+  private warnMassSilence(silent: number, up: number, now: number): void {
+    if (now - this.lastMassSilenceWarning < 10_000) return;
+    this.lastMassSilenceWarning = now;
+    this.logger.warn({ silentEngines: silent, upEngines: up }, 'most engines are silent at once; not marking them down, because this coordinator may be overloaded or cut off');
   }
 
   /** Returns whether every engine known from before a restart has reported again. */
@@ -134,6 +201,9 @@ export class ClusterState {
 
   private trackAddress(report: EngineReport): void {
     const { host, port } = splitAddress(report.address);
+    const known = this.config.servers.find((server) => server.index === report.serverIndex);
+    // Nearly every report repeats the known address; only a difference touches SQLite.
+    if (known !== undefined && known.ipv4 === host && known.port === port) return;
     const changed = this.store.updateServerAddress(report.serverIndex, host, port, `engine ${report.engineId} reported address ${report.address}`);
     if (!changed) return;
     this.config = { ...this.config, servers: this.config.servers.map((server) => (server.index === report.serverIndex ? { ...server, ipv4: host, port } : server)) };
@@ -209,7 +279,7 @@ export class ClusterState {
   }
 
   private invalidateRouting(): void {
-    this.routing = null;
+    this.routingDirty = true;
   }
 
   private buildRoutingTable(): RoutingTable {

@@ -60,7 +60,8 @@ export class Coordinator {
 
     const host = this.settings.host ?? cluster.coordinator.host;
     const port = this.settings.port ?? cluster.coordinator.port;
-    await app.listen({ host, port });
+    // A large fleet reconnecting at once overflows the default backlog of 511.
+    await app.listen({ host, port, backlog: 4096 });
     this.accepting = true;
     this.sweepTimer = setInterval(() => state.sweep(), this.settings.sweepIntervalMs);
     this.listenUrl = `${schemeFor(this.settings.tls)}://${formatHost(host)}:${this.boundPort(port)}`;

@@ -10,6 +10,7 @@ import { routesFrom } from '../coordinator/routes.js';
 import { CascadePipeline } from '../pipeline/cascade.js';
 import { RemoteExecutor } from '../pipeline/remote-executor.js';
 import { CascadeError } from '../shared/errors.js';
+import { expandRoutingTable } from '../shared/routing-wire.js';
 import { ModelManager } from './model-manager.js';
 import { Reporter } from './reporter.js';
 import { buildEngineServer } from './server.js';
@@ -132,7 +133,7 @@ export class Engine {
     this.reporter.setInterval(reply.heartbeatIntervalMs);
     this.manager.setLoadTimeout(reply.loadTimeoutMs);
     this.client?.setTimeout(reply.inferenceTimeoutMs);
-    if (reply.routing !== undefined) this.routing = reply.routing;
+    if (reply.routing !== undefined) this.routing = expandRoutingTable(reply.routing);
     if (reply.assignments !== undefined) {
       this.assignmentsHash = reply.assignmentsHash;
       this.assignmentsReceived = true;

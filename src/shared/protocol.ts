@@ -5,6 +5,7 @@
  */
 import type { ImageLimits, ModelConfig } from '../config/types.js';
 import type { ModelDescriptor } from '../runtime/loaded-model.js';
+import type { RoutingWire } from './routing-wire.js';
 import type { ModelState } from './states.js';
 
 export const REPORT_PATH = '/internal/v1/engines/report';
@@ -77,7 +78,7 @@ export interface ReportReply {
   assignments?: Assignment[];
   assignmentsHash: string;
   /** Present when the table is newer than the engine's `routingRevision`. */
-  routing?: RoutingTable;
+  routing?: RoutingWire;
   limits: ImageLimits;
   heartbeatIntervalMs: number;
   loadTimeoutMs: number;

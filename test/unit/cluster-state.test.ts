@@ -112,3 +112,56 @@ describe('ClusterState', () => {
     store.close();
   });
 });
+
+describe('routing on the wire', () => {
+  it('round-trips through the compact form', async () => {
+    const { compactRoutingTable, expandRoutingTable } = await import('../../src/shared/routing-wire.js');
+    const { store, state } = openState('wire');
+    state.handleReport(report(0, [replica('basic', 'ready')]));
+    state.handleReport(report(1, [replica('second-1', 'ready'), replica('second-6', 'loading')]));
+    const table = state.routingTable();
+    assert.deepEqual(expandRoutingTable(compactRoutingTable(table)), table);
+    store.close();
+  });
+
+  it('serializes a reply with the table once per revision', () => {
+    const { store, state } = openState('serialize');
+    const reply = state.handleReport(report(0, [replica('basic', 'ready')]));
+    const parsed: unknown = JSON.parse(state.serializeReply(reply));
+    assert.deepEqual(parsed, JSON.parse(JSON.stringify(reply)));
+    const quiet = state.handleReport(report(0, [replica('basic', 'ready')], { assignmentsHash: reply.assignmentsHash, routingRevision: reply.routing?.revision ?? 0 }));
+    assert.equal(state.serializeReply(quiet).includes('"routing"'), false);
+    store.close();
+  });
+
+  it('forgets replicas an engine stops reporting', () => {
+    const { store, state } = openState('forget');
+    state.handleReport(report(1, [replica('second-1', 'ready'), replica('second-6', 'ready')]));
+    state.handleReport(report(1, [replica('second-1', 'ready')]));
+    assert.deepEqual(state.listReplicas().map((entry) => entry.modelId), ['second-1']);
+    assert.deepEqual(store.listReplicas().map((entry) => entry.modelId), ['second-1']);
+    assert.equal(state.routingTable().routes['second-6']?.replicas.length, 0);
+    store.close();
+  });
+});
+
+describe('mass silence', () => {
+  it('leaves most of a large fleet up when it falls silent at once', () => {
+    const servers = Array.from({ length: 12 }, (_, index) => ({ index, ipv4: `10.0.0.${index + 1}`, port: 7100, name: `server-${index}` }));
+    const big = { ...config, servers, basic: { ...config.basic, parents: [0] }, second: [] };
+    const store = StateStore.open(join(folder, 'mass'), silentLogger());
+    store.applyConfig(big, 'test');
+    const state = new ClusterState(store, big, silentLogger());
+    const start = Date.now();
+    for (const server of servers) state.handleReport(report(server.index, [], { address: `10.0.0.${server.index + 1}:7100` }), start);
+    const late = start + big.timing.engineDownAfterMs + 1;
+    state.handleReport(report(0, [], { address: '10.0.0.1:7100' }), late);
+    state.sweep(late);
+    assert.equal(state.listEngines().filter((engine) => engine.state === 'down').length, 0, '11 of 12 silent at once: none marked down');
+
+    for (const server of servers.slice(0, 10)) state.handleReport(report(server.index, [], { address: `10.0.0.${server.index + 1}:7100` }), late);
+    state.sweep(late);
+    assert.deepEqual(state.listEngines().filter((engine) => engine.state === 'down').map((engine) => engine.serverIndex), [10, 11], 'a minority silent: marked down');
+    store.close();
+  });
+});
