@@ -6,8 +6,11 @@
  */
 import { open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import h5wasm from 'h5wasm/node';
+import type h5wasmModule from 'h5wasm/node';
 import { CascadeError } from '../../shared/errors.js';
+
+type H5wasm = typeof h5wasmModule;
+type H5File = InstanceType<H5wasm['File']>;
 
 /** The 8-byte HDF5 format signature, at offset 0 in files written by h5py (Keras). */
 export const HDF5_SIGNATURE = Uint8Array.from([0x89, 0x48, 0x44, 0x46, 0x0d, 0x0a, 0x1a, 0x0a]);
@@ -46,21 +49,39 @@ export interface Hdf5Reader {
 export async function openHdf5(filePath: string): Promise<Hdf5Reader> {
   const absolute = resolve(filePath);
   await checkHdf5Header(absolute);
-  await h5wasm.ready;
-  let file: InstanceType<typeof h5wasm.File>;
+  const h5wasm = await loadH5wasm();
+  let file: H5File;
   try {
     file = new h5wasm.File(absolute, 'r');
   } catch (error) {
     throw new CascadeError('MODEL_LOAD_FAILED', `${filePath}: HDF5 could not open the file (${describe(error)}); the file is damaged, download it again`, { file: filePath }, { cause: error });
   }
-  return new H5wasmReader(filePath, file);
+  return new H5wasmReader(filePath, file, h5wasm);
+}
+
+/**
+ * Imports h5wasm on first use, because only processes that convert a Keras file need it.
+ * Its module inlines the WebAssembly binary in 4 MB of JavaScript. Loaded at start, it
+ * added about 10 MB to the V8 heap of every coordinator and engine (Node 20, h5wasm
+ * 0.10), and about 90 MB under tsx, which also keeps the module's source map, and their
+ * full garbage collections took longer. Node caches the module, so later calls return
+ * the same instance.
+ */
+async function loadH5wasm(): Promise<H5wasm> {
+  const { default: h5wasm } = await import('h5wasm/node');
+  await h5wasm.ready;
+  return h5wasm;
 }
 
 class H5wasmReader implements Hdf5Reader {
   readonly path: string;
-  private readonly file: InstanceType<typeof h5wasm.File>;
+  private readonly file: H5File;
 
-  constructor(path: string, file: InstanceType<typeof h5wasm.File>) {
+  constructor(
+    path: string,
+    file: H5File,
+    private readonly h5wasm: H5wasm,
+  ) {
     this.path = path;
     this.file = file;
   }
@@ -87,12 +108,12 @@ class H5wasmReader implements Hdf5Reader {
   }
 
   hasGroup(path: string): boolean {
-    return this.file.get(path) instanceof h5wasm.Group;
+    return this.file.get(path) instanceof this.h5wasm.Group;
   }
 
   readFloats(path: string): FloatDataset {
     const entity = this.file.get(path);
-    if (!(entity instanceof h5wasm.Dataset)) throw this.invalid(`weight dataset '${path}' is missing`);
+    if (!(entity instanceof this.h5wasm.Dataset)) throw this.invalid(`weight dataset '${path}' is missing`);
     const shape = entity.shape ?? [];
     const data = toFloat32(entity.value, entity.metadata.size, entity.metadata.type);
     if (data === null) throw this.invalid(`weight dataset '${path}' has dtype ${String(entity.dtype)}, expected a float type`);
@@ -105,7 +126,7 @@ class H5wasmReader implements Hdf5Reader {
 
   private attributeValue(groupPath: string, name: string): unknown {
     const entity = groupPath === '/' ? this.file : this.file.get(groupPath);
-    if (entity === null || !(entity instanceof h5wasm.Group)) return undefined;
+    if (entity === null || !(entity instanceof this.h5wasm.Group)) return undefined;
     const attribute = entity.attrs[name];
     if (attribute === undefined) return undefined;
     return attribute.value;
