@@ -1,10 +1,11 @@
 import { EngineCallError, type EngineClient } from '../coordinator/engine-client.js';
 import type { ModelDescriptor } from '../runtime/loaded-model.js';
-import { resizeImage, type RgbImage } from '../runtime/image.js';
+import type { RgbImage } from '../runtime/image.js';
 import { CascadeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { RouteReplica, RoutingTable } from '../shared/protocol.js';
 import type { ClassifyContext, ModelExecutor } from './cascade.js';
+import { ResizedImages } from './resized-images.js';
 
 /**
  * Engine statuses worth retrying elsewhere: the engine is unhealthy, or (404) it does not
@@ -20,6 +21,7 @@ const RETRYABLE_STATUSES = new Set([404, 500, 502, 503, 504]);
 export class RemoteExecutor implements ModelExecutor {
   /** Calls in flight per engine address, for least-outstanding-requests balancing. */
   private readonly outstanding = new Map<string, number>();
+  private readonly resized = new ResizedImages();
 
   constructor(
     private readonly client: EngineClient,
@@ -38,7 +40,7 @@ export class RemoteExecutor implements ModelExecutor {
   async classify(modelId: string, image: RgbImage, context: ClassifyContext): Promise<number[]> {
     const route = this.table()?.routes[modelId];
     if (route === undefined || route.replicas.length === 0) throw this.unavailable(modelId, context);
-    const sized = await resizeTo(image, route.descriptor);
+    const sized = await this.resized.forModel(image, route.descriptor);
     const tried = new Set<string>();
     let lastError: EngineCallError | null = null;
 
@@ -97,9 +99,4 @@ export class RemoteExecutor implements ModelExecutor {
 
 function isRetryable(error: EngineCallError): boolean {
   return error.kind !== 'status' || (error.statusCode !== null && RETRYABLE_STATUSES.has(error.statusCode));
-}
-
-function resizeTo(image: RgbImage, descriptor: ModelDescriptor): Promise<RgbImage> {
-  if (descriptor.inputWidth === null || descriptor.inputHeight === null) return Promise.resolve(image);
-  return resizeImage(image, descriptor.inputWidth, descriptor.inputHeight, descriptor.resize);
 }
