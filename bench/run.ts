@@ -1,8 +1,9 @@
 /**
  * `npm run bench`: prints each measurement as it finishes and, as the last line, one
  * JSON object with every figure, for scripts. Sizes can be set with environment
- * variables BENCH_REQUESTS, BENCH_WARMUP and BENCH_CONCURRENCY, and for the Keras
- * section BENCH_KERAS_RUNS and BENCH_KERAS_JS_IMAGES.
+ * variables BENCH_REQUESTS, BENCH_WARMUP, BENCH_CONCURRENCY and BENCH_ROUNDS (turns
+ * each side of the cascade section takes), and for the Keras section
+ * BENCH_KERAS_RUNS and BENCH_KERAS_JS_IMAGES.
  */
 import { cpus } from 'node:os';
 import { runCascadeBench } from './cascade-bench.js';
@@ -17,13 +18,15 @@ const options = {
   requests: envNumber('BENCH_REQUESTS', 400),
   warmup: envNumber('BENCH_WARMUP', 40),
   concurrency: envNumber('BENCH_CONCURRENCY', 4),
+  rounds: Math.floor(envNumber('BENCH_ROUNDS', 4)),
 };
 const log = (line: string): void => void process.stdout.write(`${line}\n`);
 
 log(`machine: ${cpus().length} x ${cpus()[0]?.model ?? 'unknown CPU'}, Node.js ${process.version}`);
 const cascade = await runCascadeBench(options, log);
 const throughputRatio = cascade.http.imagesPerSecond / cascade.inProcess.imagesPerSecond;
-log(`HTTP / in-process throughput ratio: ${throughputRatio.toFixed(3)}; p50 latency ratio ${(cascade.http.p50Ms / cascade.inProcess.p50Ms).toFixed(3)}`);
+const cpuPerImageRatio = cascade.httpCpuMsPerImage / cascade.inProcessCpuMsPerImage;
+log(`HTTP / in-process throughput ratio: ${throughputRatio.toFixed(3)}; p50 latency ratio ${(cascade.http.p50Ms / cascade.inProcess.p50Ms).toFixed(3)}; CPU per image ratio ${cpuPerImageRatio.toFixed(3)}`);
 const keras = await runKerasBench({
   ...DEFAULT_KERAS_BENCH_OPTIONS,
   mobileNetRuns: envNumber('BENCH_KERAS_RUNS', DEFAULT_KERAS_BENCH_OPTIONS.mobileNetRuns),
@@ -39,6 +42,9 @@ const summary = {
   inProcessP50Ms: round(cascade.inProcess.p50Ms),
   inProcessP99Ms: round(cascade.inProcess.p99Ms),
   httpFailures: cascade.http.failures,
+  httpCpuMsPerImage: round(cascade.httpCpuMsPerImage),
+  inProcessCpuMsPerImage: round(cascade.inProcessCpuMsPerImage),
+  cpuPerImageRatio: round(cpuPerImageRatio, 3),
   modelParameters: cascade.parameters,
   requests: options.requests,
   concurrency: options.concurrency,

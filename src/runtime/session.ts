@@ -8,7 +8,11 @@ export interface SessionSettings {
 
 /**
  * One ONNX Runtime session with a single float32 image input and a single output.
- * Runs may overlap: ONNX Runtime sessions are safe to call concurrently.
+ * Callers may start runs concurrently, but the runs never overlap. onnxruntime-node 1.23
+ * runs each inference synchronously on the JavaScript thread: its binding's `run` is
+ * synchronous and only deferred by one `setImmediate`. So a process runs one inference
+ * at a time across all its sessions, and its event loop waits until each one ends.
+ * More cores help one process only through `intraOpThreads`.
  */
 export class ModelSession {
   private closed = false;
