@@ -6,7 +6,7 @@ import type { EngineSettings } from '../engine/settings.js';
 import { defaultSourceSettings } from '../sources/index.js';
 import { createLogger } from '../shared/logger.js';
 import { closeOnSignals } from './lifecycle.js';
-import { parseNonNegativeInteger, parsePort, resolveLogLevel, resolveToken } from './options.js';
+import { parseNonNegativeInteger, parsePort, parseThreads, resolveLogLevel, resolveToken } from './options.js';
 import { addTlsOptions, tlsFromFlags, type TlsFlags } from './tls-options.js';
 
 interface EngineFlags extends TlsFlags {
@@ -37,7 +37,7 @@ export function registerEngineCommand(program: Command): void {
     .option('--token <secret>', 'cluster token (default: CASCADE_TOKEN)')
     .option('--data-dir <path>', 'folder of the model cache', CONFIG_DEFAULTS.coordinator.dataDir)
     .option('--drive-url <url>', 'base URL of the Google Drive download endpoint')
-    .option('--threads <count>', 'ONNX Runtime threads per inference; 0 picks one per core', parseNonNegativeInteger, 0)
+    .option('--threads <count>', 'ONNX Runtime threads per inference; 0 picks one per core', parseThreads, 0)
     .option('--progress', 'draw download progress bars on stderr')
     .option('--serve-predict', 'also serve POST /v1/predict, routing with the table the coordinator pushes')
     .option('--log-level <level>', 'pino log level (default: CASCADE_LOG_LEVEL or info)')

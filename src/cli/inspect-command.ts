@@ -22,7 +22,7 @@ import { createSource, defaultSourceSettings, type FetchedFile } from '../source
 import { silentLogger } from '../shared/logger.js';
 import { buildModelConfig, parseInputSize, parseLabelList, parseMean, parseStd, resolveFormat, type ModelBase, type ModelFlags, type ResolvedModelConfig } from './inspect-config.js';
 import { renderInspectText, type InspectPrediction, type InspectReport, type ResolvedPreprocessing } from './inspect-report.js';
-import { collect, parseNonNegativeInteger } from './options.js';
+import { collect, parseThreads } from './options.js';
 
 interface InspectFlags extends ModelFlags {
   image?: string;
@@ -54,7 +54,7 @@ export function registerInspectCommand(program: Command): void {
     .option('-c, --config <path>', 'cluster TOML file or folder (repeatable); with --model, start from that model\'s entry', collect, [])
     .option('--model <id>', 'model id in the config: basic, or second-N for [Second.N]')
     .option('--cache-dir <path>', 'folder for downloads and converted Keras graphs (default: a temporary folder, removed afterwards)')
-    .option('--threads <count>', 'ONNX Runtime threads per inference; 0 picks one per core', parseNonNegativeInteger, 0)
+    .option('--threads <count>', 'ONNX Runtime threads per inference; 0 picks one per core', parseThreads, 0)
     .action(async (file: string | undefined, flags: InspectFlags) => runInspect(file, flags));
 }
 

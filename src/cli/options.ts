@@ -17,6 +17,18 @@ export function parseNonNegativeInteger(value: string): number {
   return number;
 }
 
+/** Largest accepted ONNX Runtime thread count: far above any core count, far below what exhausts memory. */
+export const MAX_THREADS = 256;
+
+/** Parses a thread count flag; 0 lets ONNX Runtime pick one thread per core. */
+export function parseThreads(value: string): number {
+  const threads = Number(value);
+  if (!Number.isInteger(threads) || threads < 0 || threads > MAX_THREADS) {
+    throw new InvalidArgumentError(`'${value}' is not a thread count; give an integer from 0 (one per core) to ${MAX_THREADS}.`);
+  }
+  return threads;
+}
+
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }

@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto';
+import { createConnection } from 'node:net';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { request } from 'undici';
@@ -47,16 +48,42 @@ async function runUp(flags: UpFlags): Promise<void> {
   const env = { CASCADE_TOKEN: randomBytes(24).toString('base64url'), CASCADE_LOG_LEVEL: logLevel };
   const common = pretty ? ['--pretty'] : [];
 
+  await ensurePortFree(host, port);
   const group = new ChildGroup(logger, () => void group.stop().finally(() => flushAndExit(logger, 1)));
   closeOnSignals(() => group.stop(), logger);
 
-  const configArgs = config.sourceFiles.flatMap((file) => ['--config', file]);
-  group.add('coordinator', spawnCli(['coordinator', ...configArgs, '--data-dir', dataDir, '--host', host, '--port', String(port), ...common], env));
-  await waitFor(`${coordinatorUrl}/healthz`, 30_000, 'the coordinator to listen');
-  for (const server of config.servers) {
-    group.add(`engine-${server.index}`, spawnCli(engineArgs(server, coordinatorUrl, dataDir, logger).concat(common), env));
+  try {
+    const configArgs = config.sourceFiles.flatMap((file) => ['--config', file]);
+    group.add('coordinator', spawnCli(['coordinator', ...configArgs, '--data-dir', dataDir, '--host', host, '--port', String(port), ...common], env));
+    await waitFor(`${coordinatorUrl}/healthz`, 30_000, 'the coordinator to listen');
+    for (const server of config.servers) {
+      group.add(`engine-${server.index}`, spawnCli(engineArgs(server, coordinatorUrl, dataDir, logger).concat(common), env));
+    }
+    await waitForReady(coordinatorUrl, flags.readyTimeout * 1000, config, logger);
+  } catch (error) {
+    // The children are detached: without this they would outlive the launcher.
+    logger.error({ err: error }, 'cluster did not start; stopping its processes');
+    await group.stop();
+    throw error;
   }
-  await waitForReady(coordinatorUrl, flags.readyTimeout * 1000, config, logger);
+}
+
+/**
+ * Fails early when something already listens on the API port, typically a cluster from
+ * an earlier `cascade up`, whose readiness would otherwise be mistaken for this one's.
+ */
+async function ensurePortFree(host: string, port: number): Promise<void> {
+  const inUse = await new Promise<boolean>((resolve) => {
+    const socket = createConnection({ host, port });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('error', () => resolve(false));
+  });
+  if (inUse) {
+    throw new Error(`Something already listens on ${host}:${port}, probably another Cascade cluster; stop it, or start this one with --port <another port>.`);
+  }
 }
 
 function engineArgs(server: ServerConfig, coordinatorUrl: string, dataDir: string, logger: Logger): string[] {

@@ -22,7 +22,7 @@ sharp.cache({ items: 0, files: 0, memory: 0 });
  */
 export async function decodeImage(bytes: Buffer, limits: ImageLimits): Promise<RgbImage> {
   if (bytes.length === 0) {
-    throw new CascadeError('IMAGE_EMPTY', 'The image body is empty (0 bytes); send a JPEG, PNG or WebP file.');
+    throw new CascadeError('IMAGE_EMPTY', 'The image body is empty (0 bytes); send a JPEG, PNG, WebP, GIF, TIFF or AVIF file.');
   }
   const header = await readHeader(bytes);
   checkDimensions(header.width, header.height, limits);
@@ -42,7 +42,7 @@ async function readHeader(bytes: Buffer): Promise<ImageHeader> {
   } catch (error) {
     throw new CascadeError(
       'IMAGE_UNDECODABLE',
-      `The image header could not be read (${bytes.length} bytes): ${describeSharpError(error)}. Send a valid JPEG, PNG or WebP file.`,
+      `The image header could not be read (${bytes.length} bytes): ${describeSharpError(error)}. Send a valid JPEG, PNG, WebP, GIF, TIFF or AVIF file.`,
       { sizeBytes: bytes.length },
     );
   }

@@ -1,14 +1,15 @@
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
+import { once } from 'node:events';
+import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { freePort, REPO_ROOT, runCli } from '../support/processes.js';
 
-function portIsOpen(port: number): Promise<boolean> {
+function portIsOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
-    const socket = createConnection({ host: '127.0.0.1', port });
+    const socket = createConnection({ host, port });
     socket.once('connect', () => {
       socket.destroy();
       resolve(true);
@@ -32,6 +33,28 @@ describe('cascade CLI', () => {
     assert.match(result.output, /Basic\.parent/, 'names the key');
     assert.match(result.output, /3/, 'shows the value found');
     assert.equal(await portIsOpen(port), false, 'no coordinator was started');
+  });
+
+  it('stops its processes when the cluster is not ready in time', async () => {
+    const port = await freePort();
+    const result = await runCli(['up', '--config', join(REPO_ROOT, 'examples', 'local'), '--port', String(port), '--data-dir', join(folder, 'timeout'), '--ready-timeout', '0']);
+    assert.equal(result.code, 1, result.output);
+    assert.match(result.output, /Timed out after 0 ms waiting for every model/);
+    assert.equal(await portIsOpen(port), false, 'the coordinator was stopped');
+    assert.equal(await portIsOpen(7100, '127.0.0.2'), false, 'engine 0 was stopped');
+    assert.equal(await portIsOpen(7101, '127.0.0.3'), false, 'engine 1 was stopped');
+  });
+
+  it('refuses to start over a port in use', async () => {
+    const blocker = createServer().listen(0, '127.0.0.1');
+    await once(blocker, 'listening');
+    const address = blocker.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const result = await runCli(['up', '--config', join(REPO_ROOT, 'examples', 'local'), '--port', String(port), '--data-dir', join(folder, 'busy')]);
+    blocker.close();
+    assert.equal(result.code, 1, result.output);
+    assert.match(result.output, new RegExp(`already listens on 127\\.0\\.0\\.1:${port}`));
+    assert.match(result.output, /--port/);
   });
 
   it('checks the example configuration', async () => {

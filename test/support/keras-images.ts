@@ -3,15 +3,20 @@
  * RGB, and the resize follows what the model was trained with.
  */
 import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { resizeNearestPil } from '../../src/formats/pil-nearest.js';
+import { REPO_ROOT } from './processes.js';
 import type { Tensor } from './reference-ops.js';
 
-/** The shared real data (photos and models); tests that need it skip when it is absent. */
-export const SHARED_DATA = '/work/shared/data';
+/**
+ * Real data that may not be copied into the repository (third-party models), in a
+ * `shared/data` folder beside the checkout; tests that need it skip when it is absent.
+ */
+export const SHARED_DATA = join(REPO_ROOT, '..', 'shared', 'data');
 
 export function sharedDataPath(relative: string): string | null {
-  const path = `${SHARED_DATA}/${relative}`;
+  const path = join(SHARED_DATA, relative);
   return existsSync(path) ? path : null;
 }
 

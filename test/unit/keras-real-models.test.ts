@@ -10,7 +10,8 @@ import { basename, dirname, join, relative } from 'node:path';
 import { describe, test } from 'node:test';
 import { convertKerasFile } from '../../src/formats/keras/convert.js';
 import { runConverted } from '../support/keras-run.js';
-import { keepRaw, loadBilinear, loadLikeKeras, scaleSymmetric, scaleToUnit, sharedDataPath, type PixelScaling } from '../support/keras-images.js';
+import { EXAMPLE_IMAGES, EXAMPLE_MODELS } from '../support/cluster.js';
+import { keepRaw, loadBilinear, loadLikeKeras, scaleSymmetric, scaleToUnit, SHARED_DATA, sharedDataPath, type PixelScaling } from '../support/keras-images.js';
 
 const modelsRoot = sharedDataPath('models');
 const hamImages = sharedDataPath('images/ham10000');
@@ -53,7 +54,7 @@ function labelsFor(root: string, file: string): string[] {
   return text.split('\n').map((line) => line.trim()).filter((line) => line.length > 0);
 }
 
-describe('real Keras files', { skip: modelsRoot === null || hamImages === null ? 'the shared data folder (/work/shared/data) is absent' : false }, () => {
+describe('real Keras files', { skip: modelsRoot === null || hamImages === null ? `the shared data folder (${SHARED_DATA}) is absent` : false }, () => {
   const root = modelsRoot ?? '';
   const photo = join(hamImages ?? '', 'mel', 'ISIC_0025744.jpg');
   for (const file of modelsRoot === null ? [] : modelFiles(root)) {
@@ -92,12 +93,13 @@ describe('real Keras files', { skip: modelsRoot === null || hamImages === null ?
   });
 });
 
-describe('HAM10000 CNN on HAM10000 photos', { skip: modelsRoot === null || hamImages === null ? 'the shared data folder (/work/shared/data) is absent' : false }, () => {
-  const modelFile = join(modelsRoot ?? '', 'ham10000-cnn', 'best_model.h5');
-  const imagesRoot = hamImages ?? '';
+// The MIT-licensed model and the photos are copied into the repository, so this runs everywhere.
+describe('HAM10000 CNN on HAM10000 photos', () => {
+  const modelFile = join(EXAMPLE_MODELS, 'ham10000-cnn', 'best_model.h5');
+  const imagesRoot = EXAMPLE_IMAGES;
 
   test('best_model.h5 names the folder label of all 40 photos', async () => {
-    const labels = labelsFor(modelsRoot ?? '', modelFile);
+    const labels = labelsFor(EXAMPLE_MODELS, modelFile);
     assert.deepEqual(labels, ['akiec', 'bcc', 'bkl', 'df', 'nv', 'vasc', 'mel']);
     const converted = await convertKerasFile(modelFile);
     const photos = readdirSync(imagesRoot)
