@@ -59,7 +59,8 @@ function checkConfig(paths: string[]): void {
   const models = [cluster.basic, ...cluster.second];
   process.stdout.write(`valid: ${cluster.servers.length} servers, ${models.length} models (${cluster.sourceFiles.join(', ')})\n`);
   for (const model of models) {
-    const category = model.tier === 'second' ? ` for category ${model.category ?? '?'}${model.categoryName !== null ? ` (${model.categoryName})` : ''}` : '';
+    const name = model.categoryName ?? (model.category === null ? null : (cluster.basic.labels?.[model.category] ?? null));
+    const category = model.tier === 'second' ? ` for category ${model.category ?? '?'}${name !== null ? ` (${name})` : ''}` : '';
     process.stdout.write(`  ${model.id}${category} on server ${model.parents.join(', ')}: ${model.source}\n`);
   }
 }

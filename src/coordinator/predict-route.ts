@@ -52,7 +52,7 @@ async function readMultipartImage(request: FastifyRequest, limits: ImageLimits):
       return await part.toBuffer();
     } catch (error) {
       if (error instanceof Error && 'code' in error && error.code === 'FST_REQ_FILE_TOO_LARGE') {
-        throw new CascadeError('BODY_TOO_LARGE', `The uploaded image '${part.filename}' is larger than the limit of ${limits.maxBodyBytes} bytes; send a smaller image or raise max_body_bytes.`, { filename: part.filename, maxBodyBytes: limits.maxBodyBytes });
+        throw new CascadeError('BODY_TOO_LARGE', `The uploaded image '${part.filename}' is larger than the limit of ${limits.maxBodyBytes} bytes; send a smaller image or raise max_body_bytes in the [Limits] table.`, { filename: part.filename, maxBodyBytes: limits.maxBodyBytes });
       }
       throw error;
     }
