@@ -19,7 +19,8 @@ interface EngineFlags extends TlsFlags {
   dataDir: string;
   driveUrl?: string;
   threads: number;
-  progress?: boolean;
+  /** False with --no-progress; commander defaults it to true. */
+  progress: boolean;
   servePredict?: boolean;
   logLevel?: string;
   pretty?: boolean;
@@ -38,7 +39,7 @@ export function registerEngineCommand(program: Command): void {
     .option('--data-dir <path>', 'folder of the model cache', CONFIG_DEFAULTS.coordinator.dataDir)
     .option('--drive-url <url>', 'base URL of the Google Drive download endpoint')
     .option('--threads <count>', 'ONNX Runtime threads per inference; 0 picks one per core', parseThreads, 0)
-    .option('--progress', 'draw download progress bars on stderr')
+    .option('--no-progress', 'do not draw download progress bars (they are drawn only when stderr is a terminal)')
     .option('--serve-predict', 'also serve POST /v1/predict, routing with the table the coordinator pushes')
     .option('--log-level <level>', 'pino log level (default: CASCADE_LOG_LEVEL or info)')
     .option('--pretty', 'human-readable log lines instead of JSON');
@@ -64,7 +65,7 @@ function toSettings(flags: EngineFlags): EngineSettings {
     heartbeatIntervalMs: CONFIG_DEFAULTS.timing.heartbeatIntervalMs,
     reportTimeoutMs: 5_000,
     loadTimeoutMs: CONFIG_DEFAULTS.timing.loadTimeoutMs,
-    sources: { ...sources, progress: flags.progress === true && process.stderr.isTTY, ...(flags.driveUrl !== undefined ? { driveBaseUrl: flags.driveUrl } : {}) },
+    sources: { ...sources, progress: flags.progress && process.stderr.isTTY === true, ...(flags.driveUrl !== undefined ? { driveBaseUrl: flags.driveUrl } : {}) },
     session: { intraOpThreads: flags.threads },
     maxBodyBytes: CONFIG_DEFAULTS.limits.maxBodyBytes,
     servePredict: flags.servePredict === true,
