@@ -1,5 +1,5 @@
 import { createHash, randomUUID } from 'node:crypto';
-import { mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { z } from 'zod';
 import type { Logger } from '../shared/logger.js';
@@ -27,9 +27,25 @@ type RefEntry = z.infer<typeof refEntrySchema>;
  * One small file per ref, each written by rename, keeps concurrent fetches of different
  * refs from overwriting each other's entries.
  *
- * NOTE: a `.part` file left by a process that crashed mid-download stays in `tmp/` until
- * someone deletes it, because nothing sweeps that folder.
+ * A `.part` file left by a process that crashed mid-download is deleted by the next
+ * download once it has not been written to for `STALE_PART_MS`.
  */
+/**
+ * A download in progress writes its `.part` file every few seconds at most (the body
+ * timeout is 30 s by default), so one untouched for a day belongs to a dead process.
+ */
+export const STALE_PART_MS = 24 * 60 * 60 * 1000;
+
+/** Deletes abandoned `.part` files; best effort, because another process may race it. */
+async function removeStaleParts(tempDir: string, now: number): Promise<void> {
+  const names = await readdir(tempDir).catch(() => []);
+  for (const name of names.filter((entry) => entry.endsWith('.part'))) {
+    const path = join(tempDir, name);
+    const info = await stat(path).catch(() => null);
+    if (info !== null && now - info.mtimeMs > STALE_PART_MS) await rm(path, { force: true });
+  }
+}
+
 export class ModelCache {
   readonly dir: string;
 
@@ -65,9 +81,10 @@ export class ModelCache {
   }
 
   /** Returns a fresh path for a download in progress, inside the cache folder so rename stays atomic. */
-  async createTempPath(): Promise<string> {
+  async createTempPath(now = Date.now()): Promise<string> {
     const tempDir = join(this.dir, 'tmp');
     await mkdir(tempDir, { recursive: true });
+    await removeStaleParts(tempDir, now);
     return join(tempDir, `${randomUUID()}.part`);
   }
 
