@@ -7,7 +7,7 @@ import type { TlsMaterial } from '../shared/tls.js';
 import { REPORT_PATH, type EngineReport } from '../shared/protocol.js';
 import { splitAddress, type ClusterState } from './cluster-state.js';
 import { engineReportSchema } from './report-schema.js';
-import { registerPredictRoute } from './predict-route.js';
+import { registerPredictRoute } from '../pipeline/predict-route.js';
 
 export interface CoordinatorApiDeps {
   state: ClusterState;
@@ -70,8 +70,8 @@ function describeCluster(deps: CoordinatorApiDeps): Record<string, unknown> {
 }
 
 /**
- * An engine listening on every interface (0.0.0.0 or ::) cannot name its own address, so
- * the host is taken from the address the report came from.
+ * Replaces the host of an engine listening on every interface (0.0.0.0 or ::), which
+ * cannot name its own address, with the address the report came from.
  */
 function withReachableHost(report: EngineReport, remoteIp: string): EngineReport {
   const { host, port } = splitAddress(report.address);

@@ -83,8 +83,8 @@ export class ClusterState {
   /**
    * Marks engines that stopped reporting as down; called on a timer. When most engines of
    * a large fleet fall silent at once, the likelier cause is this coordinator lagging
-   * behind its reports (or a network split), so they are left up and a warning is logged:
-   * marking them all down would change the table for every engine and add to the load.
+   * behind its reports, or a network split. They are then left up and a warning is
+   * logged, because marking them all down would change the table for every engine.
    */
   sweep(now = Date.now()): void {
     const limit = this.config.timing.engineDownAfterMs;
@@ -117,7 +117,7 @@ export class ClusterState {
     return this.routing;
   }
 
-  /** The routing table in its wire form, built once per revision. */
+  /** Returns the routing table in its wire form, built once per revision. */
   routingWire(): RoutingWire {
     return this.wireForm().table;
   }

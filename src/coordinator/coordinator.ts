@@ -8,8 +8,8 @@ import type { Logger } from '../shared/logger.js';
 import { schemeFor, type TlsMaterial } from '../shared/tls.js';
 import { buildCoordinatorApi } from './api.js';
 import { ClusterState } from './cluster-state.js';
-import { EngineClient } from './engine-client.js';
-import { routesFrom } from './routes.js';
+import { EngineClient } from '../pipeline/engine-client.js';
+import { routesFrom } from '../pipeline/routes.js';
 
 export interface CoordinatorSettings {
   /** Configuration to apply; null restarts from the cluster stored in `dataDir`. */

@@ -4,9 +4,9 @@ import { CONFIG_DEFAULTS } from '../config/defaults.js';
 import type { HttpServer } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
 import type { EngineReport, ReportReply, RoutingTable } from '../shared/protocol.js';
-import { EngineClient } from '../coordinator/engine-client.js';
-import { registerPredictRoute } from '../coordinator/predict-route.js';
-import { routesFrom } from '../coordinator/routes.js';
+import { EngineClient } from '../pipeline/engine-client.js';
+import { registerPredictRoute } from '../pipeline/predict-route.js';
+import { routesFrom } from '../pipeline/routes.js';
 import { CascadePipeline } from '../pipeline/cascade.js';
 import { RemoteExecutor } from '../pipeline/remote-executor.js';
 import { CascadeError } from '../shared/errors.js';
@@ -84,11 +84,6 @@ export class Engine {
   close(): Promise<void> {
     this.closing ??= this.shutdown();
     return this.closing;
-  }
-
-  /** The last routing table the coordinator sent; null before the first reply. */
-  get routingTable(): RoutingTable | null {
-    return this.routing;
   }
 
   private async shutdown(): Promise<void> {

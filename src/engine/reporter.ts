@@ -25,7 +25,6 @@ export class Reporter {
   private timer: NodeJS.Timeout | null = null;
   private running = false;
   private consecutiveFailures = 0;
-  private lastContactAt = 0;
   private inflight: Promise<void> | null = null;
   private reportAgain = false;
   private intervalMs: number;
@@ -58,11 +57,6 @@ export class Reporter {
   /** Adopts the coordinator's report interval from the next report on. */
   setInterval(intervalMs: number): void {
     if (Number.isInteger(intervalMs) && intervalMs > 0) this.intervalMs = intervalMs;
-  }
-
-  /** Milliseconds since the epoch of the last successful report; 0 before the first. */
-  get lastContact(): number {
-    return this.lastContactAt;
   }
 
   async close(): Promise<void> {
@@ -116,7 +110,6 @@ export class Reporter {
       this.options.logger.info({ failedReports: this.consecutiveFailures }, 'coordinator reachable again');
     }
     this.consecutiveFailures = 0;
-    this.lastContactAt = Date.now();
   }
 
   private onFailure(error: unknown): void {

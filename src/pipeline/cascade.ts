@@ -1,10 +1,9 @@
 import type { ModelDescriptor } from '../runtime/loaded-model.js';
 import type { RgbImage } from '../runtime/image.js';
 import { rankClasses, type RankedClass } from '../runtime/postprocess.js';
-import { CascadeError, isCascadeError } from '../shared/errors.js';
+import { CascadeError } from '../shared/errors.js';
 import { buildAnswer, type CascadeAnswer } from './answer.js';
-
-export type Tier = 'tier1' | 'tier2';
+import { stageFailed, stageUnavailable, type Tier } from './stage-errors.js';
 
 export interface ClassifyContext {
   requestId: string;
@@ -30,7 +29,7 @@ export interface CascadeRoutes {
 
 /**
  * The two-tier cascade: the basic model picks the category, the category's second
- * model names the disease, and both results become one answer.
+ * model names the disease, and both results are combined into the response.
  */
 export class CascadePipeline {
   constructor(
@@ -60,28 +59,12 @@ export class CascadePipeline {
 
   private async run(modelId: string, image: RgbImage, context: ClassifyContext): Promise<RankedClass[]> {
     const descriptor = this.executor.describe(modelId);
-    if (descriptor === null) throw unavailable(context.tier, modelId);
+    if (descriptor === null) throw stageUnavailable(context.tier, modelId);
     try {
       const probabilities = await this.executor.classify(modelId, image, context);
       return rankClasses(probabilities, descriptor.labels);
     } catch (error) {
-      throw stageError(context.tier, modelId, error);
+      throw stageFailed(context.tier, modelId, error);
     }
   }
-}
-
-function unavailable(tier: Tier, modelId: string): CascadeError {
-  const code = tier === 'tier1' ? 'TIER1_UNAVAILABLE' : 'TIER2_UNAVAILABLE';
-  const role = tier === 'tier1' ? 'basic model' : 'second model';
-  return new CascadeError(code, `No ready engine holds the ${role} '${modelId}'; retry after its engine reports it ready (see GET /v1/cluster).`, { model: modelId, stage: tier, retryAfterSeconds: 2 });
-}
-
-/** Names the failing stage and model; codes that already say so pass through. */
-function stageError(tier: Tier, modelId: string, error: unknown): CascadeError {
-  const passThrough = new Set(['TIER1_UNAVAILABLE', 'TIER2_UNAVAILABLE', 'TIER1_FAILED', 'TIER2_FAILED', 'ENGINE_TIMEOUT', 'SHUTTING_DOWN']);
-  if (isCascadeError(error) && passThrough.has(error.code)) return error;
-  const code = tier === 'tier1' ? 'TIER1_FAILED' : 'TIER2_FAILED';
-  const role = tier === 'tier1' ? 'basic model' : 'second model';
-  const reason = error instanceof Error ? error.message : String(error);
-  return new CascadeError(code, `The ${role} '${modelId}' failed: ${reason}`, { model: modelId, stage: tier }, { cause: error });
 }

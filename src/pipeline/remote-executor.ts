@@ -1,11 +1,12 @@
-import { EngineCallError, type EngineClient } from '../coordinator/engine-client.js';
+import { EngineCallError, type EngineClient } from './engine-client.js';
 import type { ModelDescriptor } from '../runtime/loaded-model.js';
 import type { RgbImage } from '../runtime/image.js';
-import { CascadeError } from '../shared/errors.js';
+import type { CascadeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { RouteReplica, RoutingTable } from '../shared/protocol.js';
 import type { ClassifyContext, ModelExecutor } from './cascade.js';
 import { ResizedImages } from './resized-images.js';
+import { stageFailed, stageTimedOut, stageUnavailable } from './stage-errors.js';
 
 /**
  * Engine statuses worth retrying elsewhere: the engine is unhealthy, or (404) it does not
@@ -14,9 +15,9 @@ import { ResizedImages } from './resized-images.js';
 const RETRYABLE_STATUSES = new Set([404, 500, 502, 503, 504]);
 
 /**
- * Runs models on engines through the routing table: resizes the image to the model's
- * input size, sends it to the ready replica with the fewest calls in flight, and retries
- * once on another replica when the call fails, because a prediction is idempotent.
+ * Runs models on engines through the routing table. It resizes the image to the model's
+ * input size and sends it to the ready replica with the fewest calls in flight. A failed
+ * call is retried once on another replica, because a prediction is idempotent.
  */
 export class RemoteExecutor implements ModelExecutor {
   /** Calls in flight per engine address, for least-outstanding-requests balancing. */
@@ -39,7 +40,7 @@ export class RemoteExecutor implements ModelExecutor {
 
   async classify(modelId: string, image: RgbImage, context: ClassifyContext): Promise<number[]> {
     const route = this.table()?.routes[modelId];
-    if (route === undefined || route.replicas.length === 0) throw this.unavailable(modelId, context);
+    if (route === undefined || route.replicas.length === 0) throw stageUnavailable(context.tier, modelId);
     const sized = await this.resized.forModel(image, route.descriptor);
     const tried = new Set<string>();
     let lastError: EngineCallError | null = null;
@@ -78,22 +79,11 @@ export class RemoteExecutor implements ModelExecutor {
     return best[Math.floor(this.random() * best.length)] ?? null;
   }
 
-  private unavailable(modelId: string, context: ClassifyContext): CascadeError {
-    const code = context.tier === 'tier1' ? 'TIER1_UNAVAILABLE' : 'TIER2_UNAVAILABLE';
-    return new CascadeError(code, `No ready engine holds model '${modelId}'; every replica is down or still loading. Retry later or check GET /v1/cluster.`, { model: modelId, stage: context.tier, retryAfterSeconds: 2 });
-  }
-
+  /** Names the stage and model of a call that failed on every replica tried. */
   private failure(modelId: string, context: ClassifyContext, error: unknown): CascadeError {
-    if (error instanceof CascadeError) return error;
-    const stage = context.tier;
-    const role = stage === 'tier1' ? 'basic model' : 'second model';
-    if (error instanceof EngineCallError && error.kind === 'timeout') {
-      return new CascadeError('ENGINE_TIMEOUT', `The ${role} '${modelId}' did not answer in time (${error.message}) on any replica; retry, or raise inference_timeout_ms.`, { model: modelId, stage });
-    }
+    if (error instanceof EngineCallError && error.kind === 'timeout') return stageTimedOut(context.tier, modelId, error.message);
     const engineCode = error instanceof EngineCallError && error.body !== null ? error.body.code : undefined;
-    const reason = error instanceof Error ? error.message : 'no replica could be called';
-    const code = stage === 'tier1' ? 'TIER1_FAILED' : 'TIER2_FAILED';
-    return new CascadeError(code, `The ${role} '${modelId}' failed on its engine: ${reason}`, { model: modelId, stage, ...(engineCode !== undefined ? { engineCode } : {}) });
+    return stageFailed(context.tier, modelId, error ?? new Error('no replica could be called'), engineCode === undefined ? {} : { engineCode });
   }
 }
 

@@ -10,14 +10,3 @@ export type ModelState = (typeof MODEL_STATES)[number];
 
 /** An engine as the coordinator sees it through its reports. */
 export type EngineState = 'joining' | 'up' | 'down';
-
-
-/** States in which a load is still running and may time out. */
-export const LOADING_STATES: ReadonlySet<ModelState> = new Set(['pending', 'fetching', 'loading', 'warming']);
-
-export interface StateChange<S extends string> {
-  state: S;
-  reason: string;
-  /** Milliseconds since the epoch. */
-  at: number;
-}

@@ -5,37 +5,17 @@ import { after, before, describe, it, type TestContext } from 'node:test';
 import { request } from 'undici';
 import { EXAMPLE_IMAGES, TestCluster } from '../support/cluster.js';
 import { LoadGenerator, sameAnswer, type LoadTarget } from '../support/load.js';
-import { BEST_MODEL, CATEGORIES_FILE, DEMO_LABELS, DEMO_ONNX, SKIN_MODEL } from '../support/models.js';
+import { exampleModelsToml } from '../support/models.js';
 import { freePort, runCli, stopProcess, waitForStatus, waitUntil } from '../support/processes.js';
 import { ReferenceCascade } from '../support/reference.js';
 
 // Every model has two replicas on three engines, so any single engine can die.
-const MODELS_TOML = `[Basic]
-parent = [0, 1]
-model = '${BEST_MODEL}'
-labels_file = '${CATEGORIES_FILE}'
-input_size = 28
-resize = "nearest"
-
-[Second]
-[Second.6]
-parent = [1, 2]
-model = '${SKIN_MODEL}'
-labels_file = '${CATEGORIES_FILE}'
-input_size = 28
-resize = "nearest"
-
-[Second.1]
-parent = [2, 0]
-category = "Basal cell carcinoma"
-model = '${DEMO_ONNX}'
-labels = ${JSON.stringify(DEMO_LABELS)}
-
+const MODELS_TOML = exampleModelsToml(`
 [Timing]
 heartbeat_interval_ms = 250
 engine_down_after_ms = 1500
 inference_timeout_ms = 3000
-`;
+`, { basic: '[0, 1]', melanoma: '[1, 2]', basalCell: '[2, 0]' });
 
 /** Failures allowed while one switch happens (requests in flight when a process dies). */
 const MAX_FAILURES_PER_SWITCH = 20;
@@ -73,9 +53,9 @@ describe('fleet of three engines', () => {
   };
 
   /**
-   * Runs `action` under load sent to each URL and checks that no 200 answer was wrong and
+   * Runs `action` under load sent to each URL and checks that no 200 response was wrong and
    * that failures stayed bounded. Connection errors while a client's own target process
-   * is down are counted and reported apart, since no server can answer them.
+   * is down are counted and reported apart, since no server can respond to them.
    */
   async function underLoad(t: TestContext, name: string, action: () => Promise<void>, urls: Record<string, () => string> = { coordinator: () => cluster.apiUrl }): Promise<void> {
     const loads = Object.entries(urls).map(([label, url]) => ({ label, load: new LoadGenerator(url, targets, sameAnswer) }));

@@ -19,14 +19,21 @@ export const CATEGORY_OF_FOLDER: Record<string, string> = {
 
 export const DEMO_LABELS = ['nodular basal cell carcinoma', 'superficial basal cell carcinoma', 'pigmented basal cell carcinoma'];
 
+/** `parent` of each example model, as TOML: a server index or a list of them. */
+export interface ExampleParents {
+  basic: string;
+  melanoma: string;
+  basalCell: string;
+}
+
 /**
  * The example cascade with absolute paths: the real HAM10000 model as the basic model
  * on server 0, and on server 1 a second real model for Melanoma and the demonstration
  * ONNX model for Basal cell carcinoma.
  */
-export function exampleModelsToml(extra = ''): string {
+export function exampleModelsToml(extra = '', parents: ExampleParents = { basic: '0', melanoma: '1', basalCell: '1' }): string {
   return `[Basic]
-parent = 0
+parent = ${parents.basic}
 model = '${BEST_MODEL}'
 labels_file = '${CATEGORIES_FILE}'
 input_size = 28
@@ -34,14 +41,14 @@ resize = "nearest"
 
 [Second]
 [Second.6]
-parent = 1
+parent = ${parents.melanoma}
 model = '${SKIN_MODEL}'
 labels_file = '${CATEGORIES_FILE}'
 input_size = 28
 resize = "nearest"
 
 [Second.1]
-parent = 1
+parent = ${parents.basalCell}
 category = "Basal cell carcinoma"
 model = '${DEMO_ONNX}'
 labels = ${JSON.stringify(DEMO_LABELS)}

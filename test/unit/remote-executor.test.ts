@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { after, describe, it } from 'node:test';
-import { EngineClient } from '../../src/coordinator/engine-client.js';
+import { EngineClient } from '../../src/pipeline/engine-client.js';
 import { RemoteExecutor } from '../../src/pipeline/remote-executor.js';
 import { CascadeError } from '../../src/shared/errors.js';
 import { silentLogger } from '../../src/shared/logger.js';
@@ -10,12 +10,12 @@ import type { RoutingTable } from '../../src/shared/protocol.js';
 interface FakeEngine {
   address: string;
   calls: number;
-  /** Requests whose connection the client closed before an answer was sent. */
+  /** Requests whose connection the client closed before a response was sent. */
   aborted: number;
   server: Server;
 }
 
-/** A loopback server standing in for an engine's classify endpoint. */
+/** Starts a loopback server in place of an engine's classify endpoint. */
 async function fakeEngine(handler: (request: IncomingMessage, response: ServerResponse, engine: FakeEngine) => void): Promise<FakeEngine> {
   const engine: FakeEngine = { address: '', calls: 0, aborted: 0, server: createServer() };
   engine.server.on('request', (request: IncomingMessage, response: ServerResponse) => {
@@ -119,8 +119,8 @@ describe('RemoteExecutor', () => {
   });
 
   it('prefers the replica with fewer calls in flight', async () => {
-    const held: ServerResponse[] = [];
-    const busy = await fakeEngine((_request, response) => void held.push(response));
+    const parkedResponses: ServerResponse[] = [];
+    const busy = await fakeEngine((_request, response) => void parkedResponses.push(response));
     const idle = await fakeEngine(answer([0.5, 0.5]));
     engines.push(busy, idle);
     const slowClient = new EngineClient({ token: 't', timeoutMs: 5_000, connectionsPerEngine: 4, tls: null });
@@ -134,7 +134,7 @@ describe('RemoteExecutor', () => {
     for (let attempt = 0; attempt < 5; attempt += 1) await executor.classify('basic', image, context);
     assert.equal(busy.calls, 1, 'no new call went to the replica with a call in flight');
     assert.equal(idle.calls, 5);
-    for (const response of held) response.end(JSON.stringify({ modelId: 'basic', version: 'v1', probabilities: [0.5, 0.5] }));
+    for (const response of parkedResponses) response.end(JSON.stringify({ modelId: 'basic', version: 'v1', probabilities: [0.5, 0.5] }));
     await parked;
     await slowClient.close();
   });

@@ -66,7 +66,7 @@ export class EngineClient {
       });
     } catch (error) {
       const timedOut = timeout.aborted;
-      throw new EngineCallError(timedOut ? `no answer within ${this.timeoutMs} ms` : describeError(error), timedOut ? 'timeout' : 'connect', null, null);
+      throw new EngineCallError(timedOut ? `no response within ${this.timeoutMs} ms` : describeError(error), timedOut ? 'timeout' : 'connect', null, null);
     }
     return readReply(response.statusCode, await response.body.text());
   }
@@ -81,7 +81,7 @@ function readReply(statusCode: number, text: string): ClassifyReply {
   try {
     parsed = JSON.parse(text);
   } catch {
-    throw new EngineCallError(`engine answered ${statusCode} with a body that is not JSON`, 'status', statusCode, null);
+    throw new EngineCallError(`engine returned status ${statusCode} with a body that is not JSON`, 'status', statusCode, null);
   }
   if (statusCode !== 200 || !isRecord(parsed)) {
     const body = isRecord(parsed) ? parsed : null;
@@ -90,7 +90,7 @@ function readReply(statusCode: number, text: string): ClassifyReply {
   }
   const probabilities = parsed.probabilities;
   if (!Array.isArray(probabilities) || !probabilities.every((value) => typeof value === 'number')) {
-    throw new CascadeError('INFERENCE_FAILED', 'The engine answered without a list of probabilities.');
+    throw new CascadeError('INFERENCE_FAILED', 'The engine response has no list of probabilities; engine and coordinator versions may differ.');
   }
   return { modelId: String(parsed.modelId), version: String(parsed.version), probabilities };
 }
