@@ -126,7 +126,7 @@ export class FleetSimulator {
     return { withRoutingBytes: this.maxRoutingReplyBytes, plainBytes: this.plainReplyBytes };
   }
 
-  /** Whether every running engine has received routing revision `revision`, and when the last of them received it. */
+  /** Returns whether every running engine has received routing revision `revision`, and when the last of them received it. */
   routingConvergence(revision: number): { converged: boolean; lastReceivedAt: number } {
     const running = this.engines.filter((engine) => !engine.stopped);
     const converged = running.every((engine) => engine.routingRevision === revision);

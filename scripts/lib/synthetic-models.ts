@@ -1,7 +1,7 @@
 /**
  * ONNX networks with seeded random weights, for the example cluster and benchmarks.
- * Their outputs carry no medical meaning; they exist so that the serving path (sizes,
- * layers, cost per image) is exercised by a network of a realistic shape.
+ * Their outputs carry no medical meaning. They exercise the serving path (sizes, layers,
+ * cost per image) with a network of a realistic shape.
  */
 import { attr, OnnxGraphBuilder } from '../../src/formats/onnx-builder.js';
 
@@ -113,8 +113,8 @@ export function buildMobileNetV2(classes: number, seed: number): SyntheticModel 
   if (classes >= 1000) {
     writer.classifierHead(x, 1280, classes, 0.05);
   } else {
-    // Published MobileNetV2 has 1000 classes; a 1000-unit hidden layer keeps the parameter
-    // count (and the cost per image) of that network when fewer classes are asked for.
+    // Published MobileNetV2 has 1000 classes. A 1000-unit hidden layer keeps its parameter
+    // count, and so its cost per image, when fewer classes are requested.
     writer.hiddenThenClassifier(x, 1280, 1000, classes, 0.05);
   }
   return { onnx: writer.builder.toBytes(), parameters: writer.parameters };
@@ -130,7 +130,7 @@ function invertedResidual(writer: NetworkWriter, input: string, inChannels: numb
   return x;
 }
 
-/** A small CNN at 64x64, NCHW input [1, 3, 64, 64], for demonstration second models. */
+/** Builds a small CNN at 64x64 (NCHW input [1, 3, 64, 64]) for demonstration second models. */
 export function buildSmallCnn(classes: number, seed: number): SyntheticModel {
   const writer = new NetworkWriter('small_cnn_synthetic', createRandom(seed));
   const input = writer.builder.addInput('image', [1, 3, 64, 64]);

@@ -1,6 +1,6 @@
 import { InvalidArgumentError } from 'commander';
 
-/** Parses a TCP port flag; 0 asks the OS for a free port. */
+/** Parses a TCP port flag; 0 lets the OS pick a free port. */
 export function parsePort(value: string): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) {

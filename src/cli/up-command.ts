@@ -108,7 +108,7 @@ async function waitForReady(coordinatorUrl: string, timeoutMs: number, config: C
 }
 
 /** Polls a URL until it returns status 200, or throws after `timeoutMs`. */
-async function waitFor(url: string, timeoutMs: number, what: string): Promise<void> {
+async function waitFor(url: string, timeoutMs: number, description: string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
     try {
@@ -120,5 +120,5 @@ async function waitFor(url: string, timeoutMs: number, what: string): Promise<vo
     }
     await new Promise((resolve) => setTimeout(resolve, 250));
   }
-  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${what} (${url}); see the log lines above for the cause.`);
+  throw new Error(`Timed out after ${timeoutMs} ms waiting for ${description} (${url}); see the log lines above for the cause.`);
 }

@@ -1,14 +1,14 @@
 /**
  * The validated cluster configuration. The loader turns the users' TOML (servers and
- * models, as two files or one) into this shape once, at start; every other module
+ * models, as two files or one) into this shape once, at start. Every other module
  * takes these objects and never reads TOML, flags or `process.env` itself.
  */
 
-/** How an image is resized to the model's input size (sharp kernels). */
+/** Resize filter used to bring an image to the model's input size. */
 export type ResizeMethod = 'nearest' | 'bilinear' | 'bicubic' | 'lanczos3';
 
 /**
- * How 0..255 pixel values become model inputs:
+ * Mapping of 0..255 pixel values to model inputs:
  * - `auto`: `none` when the model rescales in its graph (a Keras Rescaling layer right
  *   after the input), else `unit`,
  * - `none`: raw 0..255 (the model rescales itself),
@@ -34,7 +34,7 @@ export type InputLayout = 'auto' | 'nhwc' | 'nchw';
 export type ModelFormatName = 'auto' | 'onnx' | 'keras';
 
 /**
- * How raw model outputs become probabilities:
+ * Conversion of raw model outputs into probabilities:
  * - `auto`: kept when they already form a distribution, else softmax,
  * - `probabilities`: kept as they are,
  * - `softmax`: softmax over the outputs,
@@ -103,7 +103,7 @@ export interface CoordinatorConfig {
   /** Address and port of the public API. */
   host: string;
   port: number;
-  /** Folder that holds the SQLite state database and the model cache. */
+  /** Folder of the SQLite state database and the model cache. */
   dataDir: string;
 }
 

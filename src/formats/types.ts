@@ -3,11 +3,11 @@
  * ONNX files pass through; Keras HDF5 files are converted at load time.
  */
 
-/** How one layer of the source model was handled, for `cascade inspect`. */
+/** Record of how the converter handled one layer of the source model, for `cascade inspect`. */
 export interface LayerReport {
   name: string;
   className: string;
-  /** What the converter emitted, for example "Conv (pads from 'same')". */
+  /** Description of the emitted ONNX nodes, for example "Conv (pads from 'same')". */
   handling: string;
   outputShape: (number | null)[];
 }

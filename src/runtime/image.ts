@@ -12,8 +12,8 @@ export interface RgbImage {
 
 const SUPPORTED_FORMATS = new Set(['jpeg', 'png', 'webp', 'gif', 'tiff', 'avif', 'heif']);
 
-// sharp ships libvips with its own thread pool; the defaults (one thread per core and a
-// 50 MB operation cache) suit a server that decodes many small images.
+// libvips' operation cache helps programs that repeat the same operation on the same
+// file. Every request here brings a new image, so the cache would only hold memory.
 sharp.cache({ items: 0, files: 0, memory: 0 });
 
 /**
@@ -116,6 +116,9 @@ function describeSharpError(error: unknown): string {
   return message.replace(/\s+/g, ' ').trim();
 }
 
+/** sharp kernel for each resize method other than nearest, which is done by hand. */
+const SHARP_KERNELS = { bilinear: 'linear', bicubic: 'cubic', lanczos3: 'lanczos3' } as const;
+
 /**
  * Resizes decoded pixels to the model's input size, stretching to fill (no crop, no
  * letterbox), the way Keras `load_img(target_size=...)` and most training code resize.
@@ -123,7 +126,7 @@ function describeSharpError(error: unknown): string {
 export async function resizeImage(image: RgbImage, width: number, height: number, method: ResizeMethod): Promise<RgbImage> {
   if (image.width === width && image.height === height) return image;
   if (method === 'nearest') return resizeNearest(image, width, height);
-  const kernel = method === 'bilinear' ? 'linear' : method === 'bicubic' ? 'cubic' : 'lanczos3';
+  const kernel = SHARP_KERNELS[method];
   const data = await sharp(image.data, { raw: { width: image.width, height: image.height, channels: 3 } })
     .resize(width, height, { fit: 'fill', kernel })
     .raw()
@@ -132,9 +135,9 @@ export async function resizeImage(image: RgbImage, width: number, height: number
 }
 
 /**
- * Nearest-neighbour resize that picks the pixels Pillow's NEAREST filter picks, which is
- * what Keras `load_img` uses; libvips' nearest kernel picks others, and models trained on
- * Pillow-resized images can change their answer on them.
+ * Resizes with the pixel choice of Pillow's NEAREST filter, which Keras `load_img` uses.
+ * libvips' nearest kernel picks other pixels, and that changes the probabilities of
+ * models trained on Pillow-resized images.
  */
 export function resizeNearest(image: RgbImage, width: number, height: number): RgbImage {
   const resized = resizeNearestPil({ ...image, channels: 3 }, width, height);

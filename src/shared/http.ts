@@ -19,7 +19,7 @@ export interface HttpServerOptions {
 
 /**
  * Creates a Fastify instance with Cascade's conventions: request ids taken from
- * `x-request-id` or generated, every error answered as JSON with a stable `code`, and
+ * `x-request-id` or generated, every error returned as JSON with a stable `code`, and
  * no log line per successful request (pino logs errors and lifecycle only).
  */
 export function createHttpServer(options: HttpServerOptions): HttpServer {
@@ -96,9 +96,9 @@ function toCascadeError(error: FastifyError | CascadeError | Error, request: Fas
 export function bearerTokenMatches(header: string | undefined, expected: string): boolean {
   if (expected === '') return true;
   if (header === undefined || !header.startsWith('Bearer ')) return false;
-  const given = Buffer.from(header.slice('Bearer '.length));
-  const wanted = Buffer.from(expected);
-  return given.length === wanted.length && timingSafeEqual(given, wanted);
+  const received = Buffer.from(header.slice('Bearer '.length));
+  const expectedBytes = Buffer.from(expected);
+  return received.length === expectedBytes.length && timingSafeEqual(received, expectedBytes);
 }
 
 /** Adds a hook rejecting requests under `prefix` that lack the cluster token. */

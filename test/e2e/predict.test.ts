@@ -50,7 +50,8 @@ async function postRaw(url: string, bytes: Buffer, contentType: string): Promise
 function assertDistribution(values: number[], what: string): void {
   for (const value of values) {
     assert.ok(Number.isFinite(value), `${what}: ${value} is not finite`);
-    assert.ok(value >= 0 && value <= 1, `${what}: ${value} is outside [0, 1]`);
+    assert.ok(value >= 0, `${what}: ${value} is below 0`);
+    assert.ok(value <= 1, `${what}: ${value} is above 1`);
   }
   const sum = values.reduce((total, value) => total + value, 0);
   assert.ok(Math.abs(sum - 1) < 1e-6, `${what}: probabilities sum to ${sum}, not 1`);
@@ -107,7 +108,8 @@ engine_down_after_ms = 1500
       assert.equal(status, 200, `${photo.path}: ${JSON.stringify(body)}`);
       const answer = body as Answer;
       assert.equal(answer.category, CATEGORY_OF_FOLDER[photo.folder], photo.path);
-      assert.ok(answer.propability > 0 && answer.propability <= 1, `${photo.path}: propability ${answer.propability}`);
+      assert.ok(answer.propability > 0, `${photo.path}: propability ${answer.propability}`);
+      assert.ok(answer.propability <= 1, `${photo.path}: propability ${answer.propability}`);
     }
   });
 

@@ -40,7 +40,7 @@ describe('cluster token', () => {
   let intruder: CliProcess | null = null;
 
   before(async () => {
-    // Server 1 holds no model, so the cluster is ready with engine 0 alone.
+    // No model is placed on server 1, so the cluster is ready with engine 0 alone.
     await cluster.prepare();
     await cluster.startCoordinator(true);
     cluster.startEngine(0);

@@ -2,13 +2,13 @@ import { readFileSync } from 'node:fs';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 
-/** A solid-colour image encoded in the given format. */
+/** Encodes a solid-colour image in the given format. */
 export function solidImage(width: number, height: number, format: 'png' | 'jpeg' | 'webp', colour = { r: 200, g: 40, b: 90 }): Promise<Buffer> {
   return sharp({ create: { width, height, channels: 3, background: colour } })[format]().toBuffer();
 }
 
 /**
- * A valid 16x16 PNG whose IHDR chunk claims `width` x `height` pixels, with a correct
+ * Returns a valid 16x16 PNG whose IHDR chunk claims `width` x `height` pixels, with a correct
  * CRC, so only a decoder that checks the size before allocating rejects it cheaply.
  */
 export async function pngClaimingSize(width: number, height: number): Promise<Buffer> {
@@ -20,13 +20,13 @@ export async function pngClaimingSize(width: number, height: number): Promise<Bu
   return png;
 }
 
-/** The first half of a real JPEG file. */
+/** Returns the first half of a real JPEG file. */
 export function truncatedJpeg(path: string): Buffer {
   const bytes = readFileSync(path);
   return bytes.subarray(0, Math.floor(bytes.length / 2));
 }
 
-/** A 64x48 JPEG, upright pixels stored sideways with EXIF orientation 6 (rotate 90 degrees clockwise). */
+/** Encodes a 64x48 JPEG whose pixels are stored sideways, with EXIF orientation 6 (rotate 90 degrees clockwise). */
 export function rotatedJpeg(): Promise<Buffer> {
   return sharp({ create: { width: 64, height: 48, channels: 3, background: { r: 10, g: 200, b: 30 } } })
     .jpeg()

@@ -10,8 +10,8 @@ import { REPO_ROOT } from './processes.js';
 import type { Tensor } from './reference-ops.js';
 
 /**
- * Real data that may not be copied into the repository (third-party models), in a
- * `shared/data` folder beside the checkout; tests that need it skip when it is absent.
+ * Folder of real data that may not be copied into the repository (third-party models),
+ * beside the checkout. Tests that need it skip when it is absent.
  */
 export const SHARED_DATA = join(REPO_ROOT, '..', 'shared', 'data');
 

@@ -2,9 +2,9 @@ import { request } from 'undici';
 
 export interface LoadCounts {
   ok: number;
-  /** 200 answers that differ from the expected answer: must stay 0. */
+  /** 200 responses that differ from the expected response: must stay 0. */
   wrong: number;
-  /** Non-200 answers and transport errors, by code. */
+  /** Non-200 responses and transport errors, by code. */
   failed: Record<string, number>;
   wrongSamples: string[];
   /** First message seen per failure code, to explain the counts. */
@@ -18,7 +18,7 @@ export interface LoadTarget {
 
 /**
  * Sends predictions in a closed loop (`concurrency` at a time, so the load is bounded)
- * until stopped, and checks every 200 answer against the expected one.
+ * until stopped, and checks every 200 response against the expected one.
  */
 export class LoadGenerator {
   readonly counts: LoadCounts = { ok: 0, wrong: 0, failed: {}, wrongSamples: [], failureSamples: {} };
@@ -88,7 +88,7 @@ export class LoadGenerator {
   }
 }
 
-/** Whether two cascade answers agree: same labels in the same order, probabilities within 1e-6. */
+/** Returns whether two cascade responses agree: same labels in the same order, probabilities within 1e-6. */
 export function sameAnswer(actual: unknown, expected: unknown): boolean {
   if (typeof actual !== 'object' || actual === null || typeof expected !== 'object' || expected === null) return false;
   const left = actual as { category?: unknown; propability?: unknown; secondModel?: unknown; predetection?: { diseases: string; probability: number }[] };

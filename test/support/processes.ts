@@ -58,7 +58,7 @@ export function freePort(host = '127.0.0.1'): Promise<number> {
   });
 }
 
-/** Polls a URL until it answers with `status`, or fails with the processes' output. */
+/** Polls a URL until it returns `status`, or fails with the processes' output. */
 export async function waitForStatus(url: string, status: number, timeoutMs: number, context: () => string): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   let last = 'no answer';

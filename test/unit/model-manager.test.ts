@@ -16,7 +16,7 @@ function modelConfig(id: string): ModelConfig {
   };
 }
 
-/** A LoadedModel stand-in that answers fixed probabilities and records whether it was closed. */
+/** Builds a LoadedModel stand-in that returns fixed probabilities and records whether it was closed. */
 function fakeModel(id: string, version: string, probabilities: number[]): LoadedModel & { closed: boolean } {
   const fake = {
     closed: false,
@@ -95,7 +95,7 @@ describe('ModelManager', () => {
     await models.close();
   });
 
-  it('keeps serving the old version while a new one loads, then closes the old one', async () => {
+  it('swaps versions without a gap', async () => {
     const first = fakeModel('basic', 'v1', [0.9, 0.1]);
     const second = fakeModel('basic', 'v2', [0.2, 0.8]);
     let finishSecond: (model: LoadedModel) => void = () => undefined;

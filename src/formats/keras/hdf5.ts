@@ -63,7 +63,7 @@ export async function openHdf5(filePath: string): Promise<Hdf5Reader> {
  * Imports h5wasm on first use, because only processes that convert a Keras file need it.
  * Its module inlines the WebAssembly binary in 4 MB of JavaScript. Loaded at start, it
  * added about 10 MB to the V8 heap of every coordinator and engine (Node 20, h5wasm
- * 0.10), and about 90 MB under tsx, which also keeps the module's source map, and their
+ * 0.10). Under tsx, which also keeps the module's source map, it added about 90 MB, and
  * full garbage collections took longer. Node caches the module, so later calls return
  * the same instance.
  */
