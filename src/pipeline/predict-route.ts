@@ -1,5 +1,6 @@
+import { once } from 'node:events';
 import type { FastifyRequest } from 'fastify';
-import multipart from '@fastify/multipart';
+import multipart, { type MultipartFile } from '@fastify/multipart';
 import type { ImageLimits } from '../config/types.js';
 import type { CascadePipeline } from '../pipeline/cascade.js';
 import { decodeImage } from '../runtime/image.js';
@@ -8,8 +9,11 @@ import { acceptBuffers, type HttpServer } from '../shared/http.js';
 
 export const PREDICT_PATH = '/v1/predict';
 
+/** Part limits: one photo per request. A few text fields are accepted and ignored. */
+const MULTIPART_LIMITS = { files: 1, fields: 10 } as const;
+
 export interface PredictRouteDeps {
-  pipeline: CascadePipeline;
+  pipeline: Pick<CascadePipeline, 'predict'>;
   limits: () => ImageLimits;
   /** Resolves once routing can be trusted; awaited before each prediction. */
   routingSettled?: () => Promise<void>;
@@ -20,7 +24,9 @@ export interface PredictRouteDeps {
  * body), validate and decode it once, run the cascade, and return the clients' format.
  */
 export async function registerPredictRoute(app: HttpServer, deps: PredictRouteDeps): Promise<void> {
-  await app.register(multipart, { limits: { files: 1, fields: 10, fileSize: deps.limits().maxBodyBytes } });
+  // The size check is in findImagePart. The plugin checks the truncation flag only while
+  // chunks arrive, so a file cut at a chunk boundary would reach the model.
+  await app.register(multipart, { limits: { ...MULTIPART_LIMITS, fileSize: deps.limits().maxBodyBytes }, throwFileSizeLimit: false });
   acceptBuffers(app, [/^image\/.+/, 'application/octet-stream']);
 
   app.post(PREDICT_PATH, async (request) => {
@@ -42,20 +48,47 @@ async function readImageBytes(request: FastifyRequest, limits: ImageLimits): Pro
 }
 
 async function readMultipartImage(request: FastifyRequest, limits: ImageLimits): Promise<Buffer> {
+  try {
+    return await findImagePart(request, limits);
+  } catch (error) {
+    throw describeMultipartLimit(error) ?? error;
+  }
+}
+
+async function findImagePart(request: FastifyRequest, limits: ImageLimits): Promise<Buffer> {
   for await (const part of request.parts()) {
     if (part.type !== 'file') continue;
     if (part.fieldname !== 'image') {
-      await part.toBuffer().catch(() => undefined);
+      part.file.resume();
+      await once(part.file, 'end');
       continue;
     }
-    try {
-      return await part.toBuffer();
-    } catch (error) {
-      if (error instanceof Error && 'code' in error && error.code === 'FST_REQ_FILE_TOO_LARGE') {
-        throw new CascadeError('BODY_TOO_LARGE', `The uploaded image '${part.filename}' is larger than the limit of ${limits.maxBodyBytes} bytes; send a smaller image or raise max_body_bytes in the [Limits] table.`, { filename: part.filename, maxBodyBytes: limits.maxBodyBytes });
-      }
-      throw error;
+    const bytes = await readFilePart(part);
+    if (part.file.truncated) {
+      throw new CascadeError('BODY_TOO_LARGE', `The uploaded image '${part.filename}' is larger than the limit of ${limits.maxBodyBytes} bytes; send a smaller image or raise max_body_bytes in the [Limits] table.`, { filename: part.filename, maxBodyBytes: limits.maxBodyBytes });
     }
+    return bytes;
   }
   throw new CascadeError('IMAGE_MISSING', `The multipart request has no file field named 'image'; send the photo as -F image=@photo.jpg.`);
+}
+
+/** Converts the plugin's part-count errors into errors that name the fix. */
+function describeMultipartLimit(error: unknown): CascadeError | undefined {
+  const code = error instanceof Error && 'code' in error ? error.code : undefined;
+  switch (code) {
+    case 'FST_FILES_LIMIT':
+      return new CascadeError('REQUEST_INVALID', `The multipart request carries more than ${MULTIPART_LIMITS.files} file; send only the photo, in the field 'image'.`, { maxFiles: MULTIPART_LIMITS.files });
+    case 'FST_FIELDS_LIMIT':
+    case 'FST_PARTS_LIMIT':
+      return new CascadeError('REQUEST_INVALID', `The multipart request carries more than ${MULTIPART_LIMITS.fields} text fields; send only the photo, in the field 'image'.`, { maxFields: MULTIPART_LIMITS.fields });
+    default:
+      return undefined;
+  }
+}
+
+/** Reads a file part to its end, after which busboy's `truncated` flag is final. */
+async function readFilePart(part: MultipartFile): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of part.file) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks);
 }

@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { after, before, describe, it } from 'node:test';
+import type { ImageLimits } from '../../src/config/types.js';
+import { registerPredictRoute } from '../../src/pipeline/predict-route.js';
+import type { CascadeAnswer } from '../../src/pipeline/answer.js';
+import type { RgbImage } from '../../src/runtime/image.js';
+import { createHttpServer, type HttpServer } from '../../src/shared/http.js';
+import { silentLogger } from '../../src/shared/logger.js';
+import { EXAMPLE_IMAGES } from '../support/cluster.js';
+
+const PHOTO = readFileSync(join(EXAMPLE_IMAGES, 'mel', 'ISIC_0025744.jpg'));
+// The photo fits with 1000 bytes to spare. The cases below cross this limit on purpose.
+const LIMITS: ImageLimits = { maxBodyBytes: PHOTO.length + 1000, maxPixels: 50_000_000, minWidth: 16, minHeight: 16 };
+const BOUNDARY = 'cascade-test-boundary';
+
+/** Pipeline that records each decoded image instead of running models, because this file tests the HTTP layer. */
+function recordingPipeline(seen: RgbImage[]) {
+  return {
+    async predict(image: RgbImage): Promise<CascadeAnswer> {
+      seen.push(image);
+      return { category: `${image.width}x${image.height}`, predetection: [], propability: 1, secondModel: null };
+    },
+  };
+}
+
+function filePart(field: string, filename: string, bytes: Buffer): Buffer[] {
+  const head = `--${BOUNDARY}\r\nContent-Disposition: form-data; name="${field}"; filename="${filename}"\r\nContent-Type: image/jpeg\r\n\r\n`;
+  return [Buffer.from(head), bytes, Buffer.from('\r\n')];
+}
+
+const CLOSING = Buffer.from(`--${BOUNDARY}--\r\n`);
+
+/** Sends the multipart body as the given chunks, so a test controls where each parser chunk ends. */
+async function postChunks(app: HttpServer, chunks: Buffer[]) {
+  const response = await app.inject({
+    method: 'POST',
+    url: '/v1/predict',
+    headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` },
+    payload: Readable.from(chunks),
+  });
+  return { status: response.statusCode, body: response.json() as Record<string, unknown> };
+}
+
+describe('POST /v1/predict body reading', () => {
+  const seen: RgbImage[] = [];
+  let app: HttpServer;
+
+  before(async () => {
+    app = createHttpServer({ logger: silentLogger(), bodyLimitBytes: LIMITS.maxBodyBytes, tls: null });
+    await registerPredictRoute(app, { pipeline: recordingPipeline(seen), limits: () => LIMITS });
+    await app.ready();
+  });
+
+  after(async () => {
+    await app.close();
+  });
+
+  it('decodes an image under the limit', async () => {
+    const { status, body } = await postChunks(app, [...filePart('image', 'photo.jpg', PHOTO), CLOSING]);
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.category, '600x450');
+  });
+
+  it('rejects a file split at the limit', async () => {
+    // A JPEG followed by padding still decodes, so a file cut at the limit would be classified.
+    // The first chunk ends exactly at the limit and the rest arrives in a second chunk.
+    const padded = Buffer.concat([PHOTO, Buffer.alloc(LIMITS.maxBodyBytes)]);
+    const [head, , tail] = filePart('image', 'padded.jpg', padded);
+    const atLimit = Buffer.concat([head!, padded.subarray(0, LIMITS.maxBodyBytes)]);
+    const rest = Buffer.concat([padded.subarray(LIMITS.maxBodyBytes), tail!, CLOSING]);
+    const before = seen.length;
+    const { status, body } = await postChunks(app, [atLimit, rest]);
+    assert.equal(status, 413, JSON.stringify(body));
+    assert.equal(body.code, 'BODY_TOO_LARGE');
+    assert.match(String(body.message), new RegExp(`'padded.jpg'.*${LIMITS.maxBodyBytes} bytes`));
+    assert.equal(seen.length, before, 'the cut-off file reached the pipeline');
+  });
+
+  it('rejects a file one byte over', async () => {
+    const over = Buffer.concat([PHOTO, Buffer.alloc(LIMITS.maxBodyBytes + 1 - PHOTO.length)]);
+    const { status, body } = await postChunks(app, [Buffer.concat([...filePart('image', 'over.jpg', over), CLOSING])]);
+    assert.equal(status, 413, JSON.stringify(body));
+    assert.equal(body.code, 'BODY_TOO_LARGE');
+  });
+
+  it('accepts a file at the limit', async () => {
+    const exact = Buffer.concat([PHOTO, Buffer.alloc(LIMITS.maxBodyBytes - PHOTO.length)]);
+    const { status, body } = await postChunks(app, [...filePart('image', 'exact.jpg', exact), CLOSING]);
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.equal(body.category, '600x450');
+  });
+
+  it('rejects a second file', async () => {
+    const chunks = [...filePart('notes', 'notes.txt', Buffer.from('not an image')), ...filePart('image', 'photo.jpg', PHOTO), CLOSING];
+    const { status, body } = await postChunks(app, chunks);
+    assert.equal(status, 400, JSON.stringify(body));
+    assert.equal(body.code, 'REQUEST_INVALID');
+    assert.match(String(body.message), /more than 1 file.*'image'/);
+  });
+
+  it('reports a missing image field', async () => {
+    const { status, body } = await postChunks(app, [...filePart('photo', 'photo.jpg', PHOTO), CLOSING]);
+    assert.equal(status, 400, JSON.stringify(body));
+    assert.equal(body.code, 'IMAGE_MISSING');
+  });
+
+  it('serves after a rejected upload', async () => {
+    const over = Buffer.concat([PHOTO, Buffer.alloc(LIMITS.maxBodyBytes)]);
+    assert.equal((await postChunks(app, [...filePart('image', 'big.jpg', over), CLOSING])).status, 413);
+    const { status, body } = await postChunks(app, [...filePart('image', 'photo.jpg', PHOTO), CLOSING]);
+    assert.equal(status, 200, JSON.stringify(body));
+  });
+});
