@@ -47,7 +47,7 @@ export interface CascadeBenchResult {
 const DEFAULT_ROUNDS = 4;
 
 /** One way of running the cascade, with the processes whose CPU time it uses. */
-interface Side {
+export interface Side {
   send: (index: number) => Promise<void>;
   /** CPU seconds used so far, per process. */
   cpuSeconds: () => Record<string, number>;
@@ -71,7 +71,7 @@ class SideTotals {
   }
 }
 
-function loadPhotos(): Buffer[] {
+export function loadPhotos(): Buffer[] {
   return readdirSync(EXAMPLE_IMAGES, { withFileTypes: true })
     .filter((entry) => entry.isDirectory())
     .flatMap((folder) => readdirSync(join(EXAMPLE_IMAGES, folder.name)).map((name) => readFileSync(join(EXAMPLE_IMAGES, folder.name, name))));
@@ -81,7 +81,7 @@ function loadPhotos(): Buffer[] {
  * Two MobileNetV2-sized networks (random weights): a basic model with two categories and
  * one second model per category, so every image runs through both tiers.
  */
-function writeModels(folder: string): { toml: string; parameters: number } {
+export function writeModels(folder: string): { toml: string; parameters: number } {
   mkdirSync(folder, { recursive: true });
   const basic = buildMobileNetV2(2, 1);
   writeFileSync(join(folder, 'basic.onnx'), basic.onnx);
@@ -124,7 +124,7 @@ function processCpuReader(): (pid: number) => number {
   };
 }
 
-function httpSide(cluster: TestCluster, photos: Buffer[]): Side {
+export function httpSide(cluster: TestCluster, photos: Buffer[]): Side {
   const pids: Record<string, number | undefined> = { coordinator: cluster.coordinator?.child.pid };
   for (const [index, engine] of cluster.engines) pids[`engine ${index}`] = engine.child.pid;
   const readCpu = processCpuReader();

@@ -2,11 +2,12 @@
  * `npm run bench`: prints each measurement as it finishes and, as the last line, one
  * JSON object with every figure, for scripts. Sizes can be set with environment
  * variables BENCH_REQUESTS, BENCH_WARMUP, BENCH_CONCURRENCY and BENCH_ROUNDS (turns
- * each side of the cascade section takes), and for the Keras section
- * BENCH_KERAS_RUNS and BENCH_KERAS_JS_IMAGES.
+ * each side of the cascade section takes), BENCH_HOST_REQUESTS for the inference host
+ * section, and BENCH_KERAS_RUNS and BENCH_KERAS_JS_IMAGES for the Keras section.
  */
 import { cpus } from 'node:os';
 import { runCascadeBench } from './cascade-bench.js';
+import { runHostBench } from './host-bench.js';
 import { DEFAULT_KERAS_BENCH_OPTIONS, runKerasBench } from './keras-bench.js';
 
 function envNumber(name: string, fallback: number): number {
@@ -27,6 +28,16 @@ const cascade = await runCascadeBench(options, log);
 const throughputRatio = cascade.http.imagesPerSecond / cascade.inProcess.imagesPerSecond;
 const cpuPerImageRatio = cascade.httpCpuMsPerImage / cascade.inProcessCpuMsPerImage;
 log(`HTTP / in-process throughput ratio: ${throughputRatio.toFixed(3)}; p50 latency ratio ${(cascade.http.p50Ms / cascade.inProcess.p50Ms).toFixed(3)}; CPU per image ratio ${cpuPerImageRatio.toFixed(3)}`);
+const host = await runHostBench({
+  requests: envNumber('BENCH_HOST_REQUESTS', 200),
+  warmup: options.warmup,
+  concurrency: options.concurrency,
+  rounds: options.rounds,
+  probeIntervalMs: 5,
+}, log);
+const hostThroughputRatio = host.thread.predictions.imagesPerSecond / host.inline.predictions.imagesPerSecond;
+const healthP99Ratio = host.thread.healthP99Ms / host.inline.healthP99Ms;
+log(`thread / inline throughput ratio: ${hostThroughputRatio.toFixed(3)}; /healthz p99 ratio ${healthP99Ratio.toFixed(3)}`);
 const keras = await runKerasBench({
   ...DEFAULT_KERAS_BENCH_OPTIONS,
   mobileNetRuns: envNumber('BENCH_KERAS_RUNS', DEFAULT_KERAS_BENCH_OPTIONS.mobileNetRuns),
@@ -46,6 +57,12 @@ const summary = {
   inProcessCpuMsPerImage: round(cascade.inProcessCpuMsPerImage),
   cpuPerImageRatio: round(cpuPerImageRatio, 3),
   modelParameters: cascade.parameters,
+  threadHostImagesPerSecond: round(host.thread.predictions.imagesPerSecond),
+  inlineHostImagesPerSecond: round(host.inline.predictions.imagesPerSecond),
+  hostThroughputRatio: round(hostThroughputRatio, 3),
+  threadHostHealthP99Ms: round(host.thread.healthP99Ms),
+  inlineHostHealthP99Ms: round(host.inline.healthP99Ms),
+  healthP99Ratio: round(healthP99Ratio, 3),
   requests: options.requests,
   concurrency: options.concurrency,
   kerasMsPerImage: round(keras.mobileNet.kerasP50Ms, 3),

@@ -1,8 +1,9 @@
 import { resolve, join } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { CONFIG_DEFAULTS } from '../config/defaults.js';
 import { Engine } from '../engine/engine.js';
 import type { EngineSettings } from '../engine/settings.js';
+import { INFERENCE_HOSTS, type InferenceHost } from '../runtime/session.js';
 import { defaultSourceSettings } from '../sources/index.js';
 import { createLogger } from '../shared/logger.js';
 import { closeOnSignals } from './lifecycle.js';
@@ -19,6 +20,7 @@ interface EngineFlags extends TlsFlags {
   dataDir: string;
   driveUrl?: string;
   threads: number;
+  inference: InferenceHost;
   /** False with --no-progress; commander defaults it to true. */
   progress: boolean;
   servePredict?: boolean;
@@ -39,6 +41,7 @@ export function registerEngineCommand(program: Command): void {
     .option('--data-dir <path>', 'folder of the model cache', CONFIG_DEFAULTS.coordinator.dataDir)
     .option('--drive-url <url>', 'base URL of the Google Drive download endpoint')
     .option('--threads <count>', 'ONNX Runtime threads per inference; 0 picks one per core', parseThreads, 0)
+    .addOption(new Option('--inference <host>', 'where ONNX Runtime runs: \'thread\' keeps HTTP and heartbeats answering during an inference, \'inline\' runs it on the main thread').choices(INFERENCE_HOSTS).default('thread'))
     .option('--no-progress', 'do not draw download progress bars (they are drawn only when stderr is a terminal)')
     .option('--serve-predict', 'also serve POST /v1/predict, routing with the table the coordinator pushes')
     .option('--log-level <level>', 'pino log level (default: CASCADE_LOG_LEVEL or info)')
@@ -66,7 +69,7 @@ function toSettings(flags: EngineFlags): EngineSettings {
     reportTimeoutMs: 5_000,
     loadTimeoutMs: CONFIG_DEFAULTS.timing.loadTimeoutMs,
     sources: { ...sources, progress: flags.progress && process.stderr.isTTY === true, ...(flags.driveUrl !== undefined ? { driveBaseUrl: flags.driveUrl } : {}) },
-    session: { intraOpThreads: flags.threads },
+    session: { intraOpThreads: flags.threads, host: flags.inference },
     maxBodyBytes: CONFIG_DEFAULTS.limits.maxBodyBytes,
     servePredict: flags.servePredict === true,
     inferenceTimeoutMs: CONFIG_DEFAULTS.timing.inferenceTimeoutMs,

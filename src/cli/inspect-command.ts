@@ -17,7 +17,7 @@ import { detectFormat, type ConvertedModel } from '../formats/index.js';
 import { decodeImage } from '../runtime/image.js';
 import { LoadedModel } from '../runtime/loaded-model.js';
 import { rankClasses } from '../runtime/postprocess.js';
-import { ModelSession } from '../runtime/session.js';
+import { openSession } from '../runtime/session.js';
 import { createSource, defaultSourceSettings, type FetchedFile } from '../sources/index.js';
 import { silentLogger } from '../shared/logger.js';
 import { buildModelConfig, parseInputSize, parseLabelList, parseMean, parseStd, resolveFormat, type ModelBase, type ModelFlags, type ResolvedModelConfig } from './inspect-config.js';
@@ -119,7 +119,7 @@ async function inspectModel(base: ModelBase, flags: InspectFlags, context: Inspe
   const convertMs = timer.lap();
   const resolved = buildModelConfig(base, flags, converted.hints);
 
-  const session = await ModelSession.create(resolved.config.id, converted.onnx, { intraOpThreads: flags.threads });
+  const session = await openSession(resolved.config.id, converted.onnx, { intraOpThreads: flags.threads, host: 'inline' });
   const sessionMs = timer.lap();
   let model: LoadedModel;
   try {

@@ -65,7 +65,7 @@ export class LoadedModel {
     });
     const shape = this.layout === 'nhwc' ? [1, sized.height, sized.width, 3] : [1, 3, sized.height, sized.width];
     const raw = await this.session.run(tensor, shape);
-    const probabilities = toProbabilities(raw, this.config.output, this.config.id);
+    const probabilities = toProbabilities(raw.data, this.config.output, this.config.id);
     this.checkOutputCount(probabilities.length);
     return probabilities;
   }

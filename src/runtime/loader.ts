@@ -5,7 +5,7 @@ import type { SourceSettings } from '../sources/types.js';
 import type { Logger } from '../shared/logger.js';
 import type { ModelState } from '../shared/states.js';
 import { LoadedModel } from './loaded-model.js';
-import { ModelSession, type SessionSettings } from './session.js';
+import { openSession, type SessionSettings } from './session.js';
 
 export interface LoadOptions {
   sources: SourceSettings;
@@ -33,7 +33,7 @@ export async function loadModel(config: ModelConfig, options: LoadOptions): Prom
   report('loading', `converting and loading ${fetched.sizeBytes} bytes`);
   const format = await detectFormat(fetched.path, config.format, { cacheDir: options.sources.cacheDir });
   const converted = await format.convert(fetched.path);
-  const session = await ModelSession.create(config.id, converted.onnx, options.session);
+  const session = await openSession(config.id, converted.onnx, options.session);
 
   try {
     const model = new LoadedModel(config, session, converted, fetched.sha256);

@@ -1,63 +1,59 @@
-import ort from 'onnxruntime-node';
-import { CascadeError, describeError } from '../shared/errors.js';
+import { CascadeError } from '../shared/errors.js';
+import { InferenceThread } from './inference-thread.js';
+
+/**
+ * Thread that runs ONNX Runtime. 'thread' (the default) runs every session of the
+ * process in one worker thread, so HTTP, heartbeats and image decoding go on during an
+ * inference. 'inline' runs sessions on the calling thread, which waits for each
+ * inference. It suits one-shot tools and the benchmark that measures the difference.
+ */
+export type InferenceHost = 'thread' | 'inline';
+
+export const INFERENCE_HOSTS: readonly InferenceHost[] = ['thread', 'inline'];
 
 export interface SessionSettings {
   /** Threads ONNX Runtime uses inside one operator; 0 lets it pick one per core. */
   intraOpThreads: number;
+  /** Host of the sessions; 'thread' when absent. */
+  host?: InferenceHost;
 }
 
-/**
- * One ONNX Runtime session with a single float32 image input and a single output.
- * Callers may start runs concurrently, but the runs never overlap. onnxruntime-node 1.23
- * runs each inference synchronously on the JavaScript thread: its binding's `run` is
- * synchronous and only deferred by one `setImmediate`. So a process runs one inference
- * at a time across all its sessions, and its event loop waits until each one ends.
- * More cores help one process only through `intraOpThreads`.
- */
-export class ModelSession {
-  private closed = false;
+/** One output tensor: its values and dimensions. */
+export interface SessionOutput {
+  data: Float32Array;
+  dims: number[];
+}
 
-  private constructor(
-    private readonly session: ort.InferenceSession,
-    private readonly inputName: string,
-    private readonly outputName: string,
-  ) {}
+/** An open model with one float32 image input and one output. */
+export interface ModelSession {
+  /** Runs one input tensor of the given shape. The input's buffer may be transferred, so the caller must not reuse it. */
+  run(input: Float32Array, shape: number[]): Promise<SessionOutput>;
+  close(): Promise<void>;
+}
 
-  static async create(modelId: string, onnxBytes: Uint8Array, settings: SessionSettings): Promise<ModelSession> {
-    let session: ort.InferenceSession;
-    try {
-      session = await ort.InferenceSession.create(onnxBytes, {
-        executionProviders: ['cpu'],
-        graphOptimizationLevel: 'all',
-        intraOpNumThreads: settings.intraOpThreads,
-      });
-    } catch (error) {
-      throw new CascadeError('MODEL_LOAD_FAILED', `ONNX Runtime could not load model '${modelId}': ${describeError(error)}`, { model: modelId }, { cause: error });
-    }
-    const inputName = session.inputNames[0];
-    const outputName = session.outputNames[0];
-    if (inputName === undefined || outputName === undefined) {
-      await session.release();
-      throw new CascadeError('MODEL_LOAD_FAILED', `Model '${modelId}' has no input or no output; Cascade needs one image input and one class output.`, { model: modelId });
-    }
-    return new ModelSession(session, inputName, outputName);
+// onnxruntime-node's native binding registers once per process (a second thread that
+// loads it fails with "Module did not self-register"), so one process uses one host.
+let processHost: InferenceHost | null = null;
+let sharedThread: InferenceThread | null = null;
+
+/** Opens an ONNX model in the host the settings name. */
+export async function openSession(modelId: string, onnxBytes: Uint8Array, settings: SessionSettings): Promise<ModelSession> {
+  const host = settings.host ?? 'thread';
+  claimHost(host);
+  if (host === 'inline') {
+    const { OrtSession } = await import('./ort-session.js');
+    return OrtSession.create(modelId, onnxBytes, settings.intraOpThreads);
   }
+  sharedThread ??= new InferenceThread();
+  return sharedThread.openSession(modelId, onnxBytes, settings.intraOpThreads);
+}
 
-  /** Runs one image tensor of the given shape and returns the first output's values. */
-  async run(input: Float32Array, shape: number[]): Promise<Float32Array> {
-    if (this.closed) throw new CascadeError('SHUTTING_DOWN', 'The model session is closed.');
-    const feeds = { [this.inputName]: new ort.Tensor('float32', input, shape) };
-    const results = await this.session.run(feeds);
-    const output = results[this.outputName];
-    if (output === undefined || !(output.data instanceof Float32Array)) {
-      throw new CascadeError('INFERENCE_FAILED', `The model output '${this.outputName}' is not a float32 tensor.`);
-    }
-    return output.data;
+function claimHost(host: InferenceHost): void {
+  if (processHost === null) {
+    processHost = host;
+    return;
   }
-
-  async close(): Promise<void> {
-    if (this.closed) return;
-    this.closed = true;
-    await this.session.release();
+  if (processHost !== host) {
+    throw new CascadeError('MODEL_LOAD_FAILED', `This process already runs ONNX Runtime ${processHost === 'thread' ? 'in its inference thread' : 'inline'}, and one process can use only one host; open every session with host '${processHost}'.`, { host, processHost });
   }
 }

@@ -74,6 +74,11 @@ export class CascadeError extends Error {
   }
 }
 
+/** Tells whether a string received from another thread or process is a catalogue code. */
+export function isErrorCode(value: string): value is ErrorCode {
+  return Object.hasOwn(ERROR_CATALOGUE, value);
+}
+
 export function isCascadeError(value: unknown): value is CascadeError {
   return value instanceof CascadeError;
 }

@@ -3,9 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import ort from 'onnxruntime-node';
 import { convertKerasFile } from '../../src/formats/keras/convert.js';
 import type { ConvertedModel } from '../../src/formats/types.js';
+import { openSession } from '../../src/runtime/session.js';
 import { writeKerasModel, type KerasStyle, type ModelDef } from './keras-h5.js';
 import type { Tensor } from './reference-ops.js';
 
@@ -17,16 +17,12 @@ export async function temporaryFolder(prefix: string): Promise<{ path: string; r
 
 /** Runs a converted model on one input tensor (NHWC, as Keras takes it). */
 export async function runConverted(converted: ConvertedModel, input: Tensor): Promise<Tensor> {
-  const session = await ort.InferenceSession.create(converted.onnx);
+  const session = await openSession('keras-test', converted.onnx, { intraOpThreads: 1 });
   try {
-    const inputName = session.inputNames[0] ?? '';
-    const outputName = session.outputNames[0] ?? '';
-    const results = await session.run({ [inputName]: new ort.Tensor('float32', Float32Array.from(input.data), input.shape) });
-    const output = results[outputName];
-    if (output === undefined || !(output.data instanceof Float32Array)) throw new Error(`the model returned no float32 output '${outputName}'`);
-    return { shape: output.dims.map(Number), data: Float64Array.from(output.data) };
+    const output = await session.run(Float32Array.from(input.data), input.shape);
+    return { shape: output.dims, data: Float64Array.from(output.data) };
   } finally {
-    await session.release();
+    await session.close();
   }
 }
 
