@@ -8,10 +8,11 @@ import type { Logger } from '../shared/logger.js';
 export function spawnCli(args: string[], env: Record<string, string>): ChildProcess {
   const script = process.argv[1] ?? '';
   // Detached: a Ctrl-C in the terminal reaches only the launcher, which then stops the
-  // children in order, instead of every process receiving it at once.
-  // NOTE: a launcher killed with SIGKILL cannot stop its children; they keep running.
+  // children in order, instead of every process receiving it at once. The IPC channel
+  // closes when the launcher dies, even by SIGKILL, and the child then stops itself
+  // (see closeOnSignals).
   return spawn(process.execPath, [...process.execArgv, script, ...args], {
-    stdio: ['ignore', 'inherit', 'inherit'],
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     env: { ...process.env, ...env },
     detached: true,
   });

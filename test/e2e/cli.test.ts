@@ -5,7 +5,7 @@ import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { freePort, REPO_ROOT, runCli } from '../support/processes.js';
+import { freePort, REPO_ROOT, runCli, startCli, stopProcess, waitForStatus, waitUntil } from '../support/processes.js';
 
 function portIsOpen(port: number, host = '127.0.0.1'): Promise<boolean> {
   return new Promise((resolve) => {
@@ -43,6 +43,22 @@ describe('cascade CLI', () => {
     assert.equal(await portIsOpen(port), false, 'the coordinator was stopped');
     assert.equal(await portIsOpen(7100, '127.0.0.2'), false, 'engine 0 was stopped');
     assert.equal(await portIsOpen(7101, '127.0.0.3'), false, 'engine 1 was stopped');
+  });
+
+  it('stops the cluster when the launcher is killed', async () => {
+    const port = await freePort();
+    const launcher = startCli(['up', '--config', join(REPO_ROOT, 'examples', 'local'), '--port', String(port), '--data-dir', join(folder, 'orphans')]);
+    try {
+      await waitForStatus(`http://127.0.0.1:${port}/readyz`, 200, 120_000, launcher.output);
+      launcher.child.kill('SIGKILL');
+      await launcher.exited;
+      await waitUntil('the coordinator to stop', async () => !(await portIsOpen(port)));
+      await waitUntil('engine 0 to stop', async () => !(await portIsOpen(7100, '127.0.0.2')));
+      await waitUntil('engine 1 to stop', async () => !(await portIsOpen(7101, '127.0.0.3')));
+    } finally {
+      await stopProcess(launcher);
+    }
+    assert.match(launcher.output(), /launcher exited/);
   });
 
   it('refuses to start over a port in use', async () => {
