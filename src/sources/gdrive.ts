@@ -2,7 +2,7 @@ import { CascadeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { fetchRemoteFile } from './download.js';
 import { interpretDrivePage, type DrivePage } from './drive-page.js';
-import { HttpClient, assertSuccessStatus, isHtmlResponse, type OpenedResponse } from './http-client.js';
+import { HttpClient, assertSuccessStatus, discardBody, isHtmlResponse, type OpenedResponse } from './http-client.js';
 import { parseModelRefAs } from './ref.js';
 import type { FetchRequest, FetchedFile, ModelSource, SourceSettings } from './types.js';
 
@@ -72,7 +72,7 @@ async function openDriveFile(client: HttpClient, baseUrl: string, driveId: strin
 async function assertDriveStatus(response: OpenedResponse, driveId: string): Promise<void> {
   const status = response.statusCode;
   if (status === 401 || status === 403 || status === 404) {
-    await response.body.dump();
+    await discardBody(response.body);
     throw notSharedError(driveId, `HTTP ${status}`);
   }
   await assertSuccessStatus(response, `gdrive:${driveId}`);

@@ -1,5 +1,7 @@
-import type { IncomingHttpHeaders } from 'node:http';
-import { Agent, request, type Dispatcher } from 'undici';
+import http, { type IncomingHttpHeaders, type IncomingMessage } from 'node:http';
+import https from 'node:https';
+import type { Readable } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { CascadeError, describeError } from '../shared/errors.js';
 import { TransientError, parseRetryAfterMs } from './retry.js';
 
@@ -8,7 +10,8 @@ export interface OpenedResponse {
   url: URL;
   statusCode: number;
   headers: IncomingHttpHeaders;
-  body: Dispatcher.ResponseData['body'];
+  /** The unread body; pass it to `discardBody` when it is not needed. */
+  body: Readable;
 }
 
 export interface HttpClientOptions {
@@ -33,12 +36,6 @@ const TRANSIENT_ERROR_CODES = new Set([
   'EAI_AGAIN',
   'ENETUNREACH',
   'EHOSTUNREACH',
-  'UND_ERR_CONNECT_TIMEOUT',
-  'UND_ERR_HEADERS_TIMEOUT',
-  'UND_ERR_BODY_TIMEOUT',
-  'UND_ERR_SOCKET',
-  'UND_ERR_CLOSED',
-  'UND_ERR_RES_CONTENT_LENGTH_MISMATCH',
 ]);
 
 /**
@@ -46,15 +43,21 @@ const TRANSIENT_ERROR_CODES = new Set([
  * It follows redirects itself, so the final URL is known when a relative form action
  * must be resolved against it. It keeps a cookie jar per host, because Drive's older
  * confirmation flow expects its `download_warning` cookie back.
+ *
+ * Downloads use Node's http client, not undici. undici 7 throws an uncatchable
+ * assertion when a server closes the connection while a body is paused for
+ * backpressure, for example a close-delimited HTTP/1.0 response written to a slower
+ * disk. That ends the engine process. The fix is only in undici 8, which needs Node.js 22.
  */
 export class HttpClient {
-  private readonly agent: Agent;
+  private readonly httpAgent = new http.Agent({ keepAlive: true });
+  private readonly httpsAgent = new https.Agent({ keepAlive: true });
+  private readonly timeoutMs: number;
   private readonly signal: AbortSignal | undefined;
   private readonly cookiesByHost = new Map<string, Map<string, string>>();
 
   constructor(options: HttpClientOptions) {
-    const timeoutMs = options.requestTimeoutMs;
-    this.agent = new Agent({ connect: { timeout: timeoutMs }, headersTimeout: timeoutMs, bodyTimeout: timeoutMs });
+    this.timeoutMs = options.requestTimeoutMs;
     this.signal = options.signal;
   }
 
@@ -71,7 +74,7 @@ export class HttpClient {
       const location = headerValue(response.headers, 'location');
       if (!REDIRECT_STATUSES.has(response.statusCode) || location === undefined) return response;
 
-      await response.body.dump();
+      await discardBody(response.body);
       current = resolveRedirect(current, location);
     }
     throw new CascadeError(
@@ -92,20 +95,29 @@ export class HttpClient {
   }
 
   async close(): Promise<void> {
-    await this.agent.destroy();
+    this.httpAgent.destroy();
+    this.httpsAgent.destroy();
   }
 
-  private async send(url: URL): Promise<OpenedResponse> {
+  /**
+   * Sends one GET. The socket timeout covers connecting, waiting for the headers and
+   * every gap between body chunks, so a server that goes silent mid-body also fails.
+   */
+  private send(url: URL): Promise<OpenedResponse> {
     const headers: Record<string, string> = { 'accept-encoding': 'identity', 'user-agent': 'cascade-model-fetch' };
     const cookie = this.cookieHeader(url.host);
     if (cookie !== null) headers.cookie = cookie;
+    const secure = url.protocol === 'https:';
+    const options = { headers, agent: secure ? this.httpsAgent : this.httpAgent, timeout: this.timeoutMs, ...(this.signal ? { signal: this.signal } : {}) };
 
-    try {
-      const response = await request(url, { method: 'GET', headers, dispatcher: this.agent, signal: this.signal ?? null });
-      return { url, statusCode: response.statusCode, headers: response.headers, body: response.body };
-    } catch (error) {
-      throw asTransientIfNetwork(error);
-    }
+    return new Promise((resolve, reject) => {
+      const onResponse = (response: IncomingMessage): void => {
+        resolve({ url, statusCode: response.statusCode ?? 0, headers: response.headers, body: response });
+      };
+      const request = secure ? https.get(url, options, onResponse) : http.get(url, options, onResponse);
+      request.on('timeout', () => request.destroy(silenceError(url, this.timeoutMs)));
+      request.on('error', (error) => reject(asTransientIfNetwork(error)));
+    });
   }
 
   private storeCookies(url: URL, headers: IncomingHttpHeaders): void {
@@ -129,6 +141,12 @@ export class HttpClient {
   }
 }
 
+/** Reads a body to its end and drops it, so its connection can serve the next request. */
+export async function discardBody(body: Readable): Promise<void> {
+  body.resume();
+  await finished(body).catch(() => undefined);
+}
+
 /**
  * Drains the body and throws unless the status is 2xx: TransientError for 429 and 5xx
  * (with the Retry-After hint), MODEL_FETCH_FAILED for any other status.
@@ -137,7 +155,7 @@ export async function assertSuccessStatus(response: OpenedResponse, shownRef: st
   const status = response.statusCode;
   if (status >= 200 && status < 300) return;
 
-  await response.body.dump();
+  await discardBody(response.body);
   if (status === 429 || status >= 500) {
     const retryAfterMs = parseRetryAfterMs(headerValue(response.headers, 'retry-after'));
     throw new TransientError(`HTTP ${status} from ${describeUrl(response.url)}`, retryAfterMs);
@@ -178,6 +196,11 @@ export function asTransientIfNetwork(error: unknown): unknown {
   const code = errorCode(error);
   if (code === null || !TRANSIENT_ERROR_CODES.has(code)) return error;
   return new TransientError(`${describeError(error)} (${code})`, null, { cause: error });
+}
+
+/** Builds the error for a socket timeout with a network error code, so the retry loop treats it as one. */
+function silenceError(url: URL, timeoutMs: number): Error {
+  return Object.assign(new Error(`${describeUrl(url)} sent nothing for ${timeoutMs} ms`), { code: 'ETIMEDOUT' });
 }
 
 function errorCode(error: unknown): string | null {

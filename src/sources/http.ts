@@ -1,6 +1,6 @@
 import { CascadeError } from '../shared/errors.js';
 import { fetchRemoteFile } from './download.js';
-import { HttpClient, assertSuccessStatus, describeUrl, isHtmlResponse, type OpenedResponse } from './http-client.js';
+import { HttpClient, assertSuccessStatus, describeUrl, discardBody, isHtmlResponse, type OpenedResponse } from './http-client.js';
 import { displayRef, parseModelRefAs } from './ref.js';
 import type { FetchRequest, FetchedFile, ModelSource, SourceSettings } from './types.js';
 
@@ -31,7 +31,7 @@ async function openHttpFile(client: HttpClient, url: URL, shownRef: string): Pro
   if (!isHtmlResponse(response)) return response;
 
   // Model files are never HTML. An HTML response is a login, error or preview page.
-  await response.body.dump();
+  await discardBody(response.body);
   throw new CascadeError(
     'MODEL_FETCH_FAILED',
     `${describeUrl(response.url)} returned an HTML page instead of a model file, so nothing was saved. ` +
