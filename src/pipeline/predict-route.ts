@@ -4,7 +4,7 @@ import multipart, { type MultipartFile } from '@fastify/multipart';
 import type { ImageLimits } from '../config/types.js';
 import type { CascadePipeline } from '../pipeline/cascade.js';
 import { decodeImage } from '../runtime/image.js';
-import { CascadeError } from '../shared/errors.js';
+import { CascadeError, describeError, isCascadeError } from '../shared/errors.js';
 import { acceptBuffers, type HttpServer } from '../shared/http.js';
 
 export const PREDICT_PATH = '/v1/predict';
@@ -51,7 +51,7 @@ async function readMultipartImage(request: FastifyRequest, limits: ImageLimits):
   try {
     return await findImagePart(request, limits);
   } catch (error) {
-    throw describeMultipartLimit(error) ?? error;
+    throw describeMultipartError(error);
   }
 }
 
@@ -72,8 +72,13 @@ async function findImagePart(request: FastifyRequest, limits: ImageLimits): Prom
   throw new CascadeError('IMAGE_MISSING', `The multipart request has no file field named 'image'; send the photo as -F image=@photo.jpg.`);
 }
 
-/** Converts the plugin's part-count errors into errors that name the fix. */
-function describeMultipartLimit(error: unknown): CascadeError | undefined {
+/**
+ * Converts the plugin's part-count errors into errors that name the fix. Any other
+ * failure while parsing comes from a malformed body, for example a missing boundary or
+ * a body that ends mid-part, so it is the client's error too.
+ */
+function describeMultipartError(error: unknown): CascadeError {
+  if (isCascadeError(error)) return error;
   const code = error instanceof Error && 'code' in error ? error.code : undefined;
   switch (code) {
     case 'FST_FILES_LIMIT':
@@ -82,7 +87,7 @@ function describeMultipartLimit(error: unknown): CascadeError | undefined {
     case 'FST_PARTS_LIMIT':
       return new CascadeError('REQUEST_INVALID', `The multipart request carries more than ${MULTIPART_LIMITS.fields} text fields; send only the photo, in the field 'image'.`, { maxFields: MULTIPART_LIMITS.fields });
     default:
-      return undefined;
+      return new CascadeError('REQUEST_INVALID', `The multipart body could not be read (${describeError(error)}); send multipart/form-data with one file field 'image', as curl -F image=@photo.jpg does.`);
   }
 }
 

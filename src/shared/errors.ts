@@ -25,6 +25,7 @@ export const ERROR_CATALOGUE = {
   BODY_TOO_LARGE: { statusCode: 413, summary: 'The request body is larger than allowed' },
   REQUEST_INVALID: { statusCode: 400, summary: 'The request is invalid' },
   ROUTE_NOT_FOUND: { statusCode: 404, summary: 'No such route' },
+  METHOD_NOT_ALLOWED: { statusCode: 405, summary: 'The route exists but not for this method' },
   MODEL_NOT_FOUND: { statusCode: 404, summary: 'No such model' },
   UNAUTHORIZED: { statusCode: 401, summary: 'The request lacks valid credentials' },
 

@@ -39,10 +39,24 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
   });
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
+    const allowed = allowedMethods(app, request.url);
+    if (allowed.length > 0) {
+      const error = new CascadeError('METHOD_NOT_ALLOWED', `${request.url} does not accept ${request.method}; use ${allowed.join(' or ')}.`, { allowed });
+      void reply.code(405).header('allow', allowed.join(', ')).send(error.toJSON(request.id));
+      return;
+    }
     const error = new CascadeError('ROUTE_NOT_FOUND', `No route ${request.method} ${request.url}; see docs/api.md for the routes.`);
     void reply.code(404).send(error.toJSON(request.id));
   });
   return app;
+}
+
+const ROUTE_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
+
+/** Lists the methods that have a route for the path of `url`. */
+function allowedMethods(app: HttpServer, url: string): string[] {
+  const path = url.split('?', 1)[0] ?? url;
+  return ROUTE_METHODS.filter((method) => app.hasRoute({ method, url: path }));
 }
 
 /** Accepts request bodies of these content types as Buffers, for image and pixel uploads. */
@@ -71,10 +85,11 @@ function handleError(error: FastifyError | CascadeError | Error, request: Fastif
 function toCascadeError(error: FastifyError | CascadeError | Error, request: FastifyRequest): CascadeError {
   if (isCascadeError(error)) return error;
   const code = 'code' in error ? error.code : undefined;
-  const length = request.headers['content-length'] ?? 'unknown';
+  const header = request.headers['content-length'];
+  const length = header !== undefined && /^\d+$/.test(header) ? Number(header) : null;
   switch (code) {
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
-      return new CascadeError('BODY_TOO_LARGE', `The request body (${length} bytes) is larger than the limit of ${request.routeOptions.bodyLimit ?? 'the configured'} bytes; send a smaller image or raise max_body_bytes in the [Limits] table.`, { contentLength: length, maxBodyBytes: request.routeOptions.bodyLimit });
+      return new CascadeError('BODY_TOO_LARGE', `The request body (${length ?? 'unknown'} bytes) is larger than the limit of ${request.routeOptions.bodyLimit ?? 'the configured'} bytes; send a smaller image or raise max_body_bytes in the [Limits] table.`, { contentLength: length, maxBodyBytes: request.routeOptions.bodyLimit });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
       return new CascadeError('IMAGE_UNSUPPORTED_TYPE', `The content type '${request.headers['content-type'] ?? '(none)'}' is not accepted; send multipart/form-data with an 'image' field or a raw body with an image/* content type.`, { contentType: request.headers['content-type'] ?? null });
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':

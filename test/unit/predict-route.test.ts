@@ -107,6 +107,37 @@ describe('POST /v1/predict body reading', () => {
     assert.equal(body.code, 'IMAGE_MISSING');
   });
 
+  it('rejects malformed multipart bodies', async () => {
+    const cases = [
+      { name: 'no parts', contentType: `multipart/form-data; boundary=${BOUNDARY}`, payload: 'garbage', mentions: /Unexpected end of multipart data/ },
+      { name: 'no boundary', contentType: 'multipart/form-data', payload: 'garbage', mentions: /Boundary not found/ },
+      { name: 'cut mid-part', contentType: `multipart/form-data; boundary=${BOUNDARY}`, payload: Buffer.concat([filePart('image', 'photo.jpg', PHOTO)[0]!, PHOTO.subarray(0, 100)]), mentions: /Unexpected end/ },
+    ];
+    for (const testCase of cases) {
+      const response = await app.inject({ method: 'POST', url: '/v1/predict', headers: { 'content-type': testCase.contentType }, payload: testCase.payload });
+      const body = response.json() as Record<string, unknown>;
+      assert.equal(response.statusCode, 400, `${testCase.name}: ${response.body}`);
+      assert.equal(body.code, 'REQUEST_INVALID', testCase.name);
+      assert.match(String(body.message), testCase.mentions, testCase.name);
+      assert.match(String(body.message), /-F image=@photo\.jpg/, testCase.name);
+    }
+  });
+
+  it('answers 405 for GET', async () => {
+    const response = await app.inject({ method: 'GET', url: '/v1/predict' });
+    const body = response.json() as Record<string, unknown>;
+    assert.equal(response.statusCode, 405);
+    assert.equal(response.headers.allow, 'POST');
+    assert.equal(body.code, 'METHOD_NOT_ALLOWED');
+    assert.match(String(body.message), /use POST/);
+  });
+
+  it('answers 404 for an unknown path', async () => {
+    const response = await app.inject({ method: 'GET', url: '/v1/nothing' });
+    assert.equal(response.statusCode, 404);
+    assert.equal((response.json() as Record<string, unknown>).code, 'ROUTE_NOT_FOUND');
+  });
+
   it('serves after a rejected upload', async () => {
     const over = Buffer.concat([PHOTO, Buffer.alloc(LIMITS.maxBodyBytes)]);
     assert.equal((await postChunks(app, [...filePart('image', 'big.jpg', over), CLOSING])).status, 413);
