@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_DEFAULTS } from '../config/defaults.js';
 import { loadClusterConfig } from '../config/load.js';
@@ -38,19 +38,38 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<void> {
   const logger = createLogger({ level: resolveLogLevel(flags.logLevel), role: 'coordinator', pretty: flags.pretty === true });
   const config = flags.config.length > 0 ? loadClusterConfig(flags.config) : null;
   const dataDir = resolve(flags.dataDir ?? config?.coordinator.dataDir ?? CONFIG_DEFAULTS.coordinator.dataDir);
-  const token = resolveToken(flags.token) || readOrCreateToken(dataDir, logger);
+  const token = resolveClusterToken(resolveToken(flags.token), dataDir, logger);
   const coordinator = new Coordinator({ config, dataDir, host: flags.host ?? null, port: flags.port ?? null, token, tls: tlsFromFlags(flags), sweepIntervalMs: 500 }, logger);
   closeOnSignals(() => coordinator.close(), logger);
   await coordinator.start();
 }
 
-/** Keeps a generated token in the data folder, so engines can be given the same one after a restart. */
-function readOrCreateToken(dataDir: string, logger: Logger): string {
+/**
+ * Returns the cluster token and keeps it in `<dataDir>/token`, so a coordinator restarted
+ * without --token still accepts the engines that joined it. A given token replaces the
+ * stored one; with neither, a new token is generated.
+ */
+function resolveClusterToken(given: string, dataDir: string, logger: Logger): string {
   const path = join(dataDir, 'token');
-  if (existsSync(path)) return readFileSync(path, 'utf8').trim();
-  mkdirSync(dataDir, { recursive: true });
+  const stored = existsSync(path) ? readFileSync(path, 'utf8').trim() : '';
+  if (given !== '') {
+    if (given !== stored) storeToken(path, given);
+    if (stored !== '' && given !== stored) logger.warn({ path }, 'the cluster token differs from the stored one; stored the new token, so engines must now present it');
+    return given;
+  }
+  if (stored !== '') {
+    logger.info({ path }, 'using the stored cluster token');
+    return stored;
+  }
   const token = randomBytes(24).toString('base64url');
-  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  storeToken(path, token);
   logger.info({ path }, 'generated a cluster token; give it to engines with --token or CASCADE_TOKEN');
   return token;
+}
+
+function storeToken(path: string, token: string): void {
+  mkdirSync(dirname(path), { recursive: true });
+  writeFileSync(path, `${token}\n`, { mode: 0o600 });
+  // The mode above applies only to a new file, so an older file is restricted here.
+  chmodSync(path, 0o600);
 }

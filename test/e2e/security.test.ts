@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { generate } from 'selfsigned';
 import { Agent, request } from 'undici';
 import { EXAMPLE_IMAGES, TestCluster, TEST_TOKEN } from '../support/cluster.js';
 import { DEMO_LABELS, DEMO_ONNX } from '../support/models.js';
-import { freePort, startCli, stopProcess, waitUntil, type CliProcess } from '../support/processes.js';
+import { freePort, startCli, stopProcess, waitForStatus, waitUntil, type CliProcess } from '../support/processes.js';
 
 // Small and fast to load: the demonstration model as both tiers, on server 0 only.
 const MODELS_TOML = `[Basic]
@@ -75,6 +75,28 @@ describe('cluster token', () => {
     assert.equal(allowed.statusCode, 200);
     const body = (await allowed.body.json()) as { probabilities: number[] };
     assert.equal(body.probabilities.length, 3);
+  });
+
+  it('keeps a given token across a restart without one', async () => {
+    const stateDir = join(cluster.dataDir, 'state');
+    if (cluster.coordinator !== null) await stopProcess(cluster.coordinator);
+    const port = await freePort();
+    const restarted = startCli(['coordinator', '--data-dir', stateDir, '--port', String(port)], { CASCADE_TOKEN: '' });
+    try {
+      await waitForStatus(`http://127.0.0.1:${port}/healthz`, 200, 30_000, restarted.output);
+      const report = (token: string) => request(`http://127.0.0.1:${port}/internal/v1/engines/report`, { method: 'POST', body: '{}', headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` } });
+      const withStored = await report(TEST_TOKEN);
+      await withStored.body.dump();
+      const withOther = await report('another-token');
+      await withOther.body.dump();
+      assert.notEqual(withStored.statusCode, 401, restarted.output());
+      assert.equal(withOther.statusCode, 401);
+      assert.equal(readFileSync(join(stateDir, 'token'), 'utf8').trim(), TEST_TOKEN);
+      assert.equal(statSync(join(stateDir, 'token')).mode & 0o777, 0o600);
+      assert.match(restarted.output(), /using the stored cluster token/);
+    } finally {
+      await stopProcess(restarted);
+    }
   });
 });
 
