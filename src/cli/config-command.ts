@@ -1,10 +1,10 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { CONFIG_DEFAULTS } from '../config/defaults.js';
 import { loadClusterConfig } from '../config/load.js';
 import { renderModelsToml, renderServersToml } from '../config/render.js';
-import { StateStore } from '../store/state-store.js';
+import { DATABASE_FILE, StateStore } from '../store/state-store.js';
 import { CascadeError } from '../shared/errors.js';
 import { silentLogger } from '../shared/logger.js';
 import { collect } from './options.js';
@@ -33,6 +33,10 @@ export function registerConfigCommand(program: Command): void {
 
 function exportConfig(flags: ExportFlags): void {
   const dataDir = resolve(flags.dataDir);
+  // Checked first, because opening the store would create an empty database there.
+  if (!existsSync(join(dataDir, DATABASE_FILE))) {
+    throw new CascadeError('CONFIG_NOT_FOUND', `No cluster is stored in ${dataDir} (no ${DATABASE_FILE} there); give the coordinator's --data-dir.`, { dataDir });
+  }
   // The coordinator may be running: SQLite in WAL mode lets this read alongside it.
   const store = StateStore.open(dataDir, silentLogger());
   try {

@@ -7,7 +7,7 @@ import { INFERENCE_HOSTS, type InferenceHost } from '../runtime/session.js';
 import { defaultSourceSettings } from '../sources/index.js';
 import { createLogger } from '../shared/logger.js';
 import { closeOnSignals } from './lifecycle.js';
-import { parseNonNegativeInteger, parsePort, parseThreads, resolveLogLevel, resolveToken } from './options.js';
+import { checkHttpUrl, parseNonNegativeInteger, parsePort, parseThreads, resolveLogLevel, resolveToken } from './options.js';
 import { addTlsOptions, tlsFromFlags, type TlsFlags } from './tls-options.js';
 
 interface EngineFlags extends TlsFlags {
@@ -63,12 +63,12 @@ function toSettings(flags: EngineFlags): EngineSettings {
     host: flags.host,
     port: flags.port ?? 7100 + flags.server,
     advertiseAddress: flags.advertise ?? null,
-    coordinatorUrl: flags.coordinator,
+    coordinatorUrl: checkHttpUrl('--coordinator', flags.coordinator),
     token: resolveToken(flags.token),
     heartbeatIntervalMs: CONFIG_DEFAULTS.timing.heartbeatIntervalMs,
     reportTimeoutMs: 5_000,
     loadTimeoutMs: CONFIG_DEFAULTS.timing.loadTimeoutMs,
-    sources: { ...sources, progress: flags.progress && process.stderr.isTTY === true, ...(flags.driveUrl !== undefined ? { driveBaseUrl: flags.driveUrl } : {}) },
+    sources: { ...sources, progress: flags.progress && process.stderr.isTTY === true, ...(flags.driveUrl !== undefined ? { driveBaseUrl: checkHttpUrl('--drive-url', flags.driveUrl) } : {}) },
     session: { intraOpThreads: flags.threads, host: flags.inference },
     maxBodyBytes: CONFIG_DEFAULTS.limits.maxBodyBytes,
     servePredict: flags.servePredict === true,

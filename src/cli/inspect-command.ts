@@ -22,7 +22,7 @@ import { createSource, defaultSourceSettings, type FetchedFile } from '../source
 import { silentLogger } from '../shared/logger.js';
 import { buildModelConfig, parseInputSize, parseLabelList, parseMean, parseStd, resolveFormat, type ModelBase, type ModelFlags, type ResolvedModelConfig } from './inspect-config.js';
 import { renderInspectText, type InspectPrediction, type InspectReport, type ResolvedPreprocessing } from './inspect-report.js';
-import { collect, parseThreads } from './options.js';
+import { checkHttpUrl, collect, parseThreads } from './options.js';
 
 interface InspectFlags extends ModelFlags {
   image?: string;
@@ -30,6 +30,7 @@ interface InspectFlags extends ModelFlags {
   config: string[];
   model?: string;
   cacheDir?: string;
+  driveUrl?: string;
   threads: number;
 }
 
@@ -54,6 +55,7 @@ export function registerInspectCommand(program: Command): void {
     .option('-c, --config <path>', 'cluster TOML file or folder (repeatable); with --model, start from that model\'s entry', collect, [])
     .option('--model <id>', 'model id in the config: basic, or second-N for [Second.N]')
     .option('--cache-dir <path>', 'folder for downloads and converted Keras graphs (default: a temporary folder, removed afterwards)')
+    .option('--drive-url <url>', 'base URL of the Google Drive download endpoint, as for engines')
     .option('--threads <count>', 'ONNX Runtime threads per inference; 0 picks one per core', parseThreads, 0)
     .action(async (file: string | undefined, flags: InspectFlags) => runInspect(file, flags));
 }
@@ -110,7 +112,8 @@ interface InspectContext {
  */
 async function inspectModel(base: ModelBase, flags: InspectFlags, context: InspectContext): Promise<InspectReport> {
   const timer = stopwatch();
-  const sources = { ...defaultSourceSettings(context.cacheDir), progress: process.stderr.isTTY === true };
+  const driveBaseUrl = flags.driveUrl === undefined ? {} : { driveBaseUrl: checkHttpUrl('--drive-url', flags.driveUrl) };
+  const sources = { ...defaultSourceSettings(context.cacheDir), progress: process.stderr.isTTY === true, ...driveBaseUrl };
   const fetched = await createSource(base.source, sources).fetch({ ref: base.source, sha256: base.sha256, logger: silentLogger() });
   const fetchMs = timer.lap();
 

@@ -29,6 +29,23 @@ export function parseThreads(value: string): number {
   return threads;
 }
 
+/**
+ * Checks that a flag's value is an http or https URL. It takes the flag's name because
+ * commander does not run parsers on defaults taken from the environment.
+ */
+export function checkHttpUrl(flag: string, value: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    url = null;
+  }
+  if (url === null || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    throw new InvalidArgumentError(`${flag} '${value}' is not an http or https URL; give the scheme and host, for example http://10.0.0.10:8080.`);
+  }
+  return value;
+}
+
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { once } from 'node:events';
 import { createConnection, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -78,6 +78,21 @@ describe('cascade CLI', () => {
     assert.equal(result.code, 0, result.output);
     assert.match(result.output, /valid: 2 servers, 3 models/);
     assert.match(result.output, /second-1 for category 1 \(Basal cell carcinoma\)/);
+  });
+
+  it('export names a missing data folder', async () => {
+    const missing = join(folder, 'no-such-state');
+    const result = await runCli(['config', 'export', '--data-dir', missing]);
+    assert.equal(result.code, 1, result.output);
+    assert.match(result.output, /CONFIG_NOT_FOUND/);
+    assert.match(result.output, /no-such-state/);
+    assert.equal(existsSync(missing), false, 'export created the folder');
+  });
+
+  it('engine rejects a coordinator URL without a scheme', async () => {
+    const result = await runCli(['engine', '--server', '0', '--coordinator', '127.0.0.1:18080']);
+    assert.equal(result.code, 1, result.output);
+    assert.match(result.output, /--coordinator '127\.0\.0\.1:18080' is not an http or https URL/);
   });
 
   it('prints help for every command', async () => {

@@ -14,6 +14,7 @@ import { solidImage } from '../support/images.js';
 import { writeKerasModel, type ModelDef } from '../support/keras-h5.js';
 import { temporaryFolder } from '../support/keras-run.js';
 import { BEST_MODEL, CATEGORIES_FILE, DEMO_ONNX } from '../support/models.js';
+import { startMockDrive, type MockDrive } from '../support/mock-drive.js';
 import { REPO_ROOT, startCli } from '../support/processes.js';
 import * as ref from '../support/reference-ops.js';
 
@@ -209,6 +210,27 @@ describe('cascade inspect on the demonstration ONNX model', () => {
     const classes = report.prediction?.classes ?? [];
     assert.equal(classes.length, 3);
     assert.ok(Math.abs(sumOf(classes) - 1) < 1e-6, `probabilities sum to ${sumOf(classes)}`);
+  });
+});
+
+describe('cascade inspect on a Drive id', () => {
+  const driveId = 'DemoModelOnDrive0123456789ab';
+  let drive: MockDrive;
+
+  before(async () => {
+    drive = await startMockDrive({ [driveId]: { bytes: readFileSync(DEMO_ONNX), mode: 'confirm' } });
+  });
+
+  after(async () => {
+    await drive.close();
+  });
+
+  test('downloads through --drive-url', async () => {
+    const report = await inspectJson([driveId, '--drive-url', drive.baseUrl]);
+    assert.equal(report.format, 'onnx');
+    assert.equal(report.sha256, sha256Of(DEMO_ONNX));
+    assert.deepEqual(report.outputShape, [1, 3]);
+    assert.ok(drive.requestCount(driveId) >= 2, 'the confirmation page was passed');
   });
 });
 
