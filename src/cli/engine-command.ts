@@ -6,7 +6,7 @@ import type { EngineSettings } from '../engine/settings.js';
 import { INFERENCE_HOSTS, type InferenceHost } from '../runtime/session.js';
 import { defaultSourceSettings } from '../sources/index.js';
 import { createLogger } from '../shared/logger.js';
-import { closeOnSignals } from './lifecycle.js';
+import { closeOnSignals, flushAndExit } from './lifecycle.js';
 import { checkHttpUrl, parseNonNegativeInteger, parsePort, parseThreads, resolveLogLevel, resolveToken } from './options.js';
 import { addTlsOptions, tlsFromFlags, type TlsFlags } from './tls-options.js';
 
@@ -51,7 +51,7 @@ export function registerEngineCommand(program: Command): void {
 
 async function runEngine(flags: EngineFlags): Promise<void> {
   const logger = createLogger({ level: resolveLogLevel(flags.logLevel), role: `engine-${flags.server}`, pretty: flags.pretty === true });
-  const engine = new Engine(toSettings(flags), logger);
+  const engine = new Engine(toSettings(flags), logger, () => flushAndExit(logger, 1));
   closeOnSignals(() => engine.close(), logger);
   await engine.start();
 }

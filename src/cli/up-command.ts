@@ -48,16 +48,21 @@ async function runUp(flags: UpFlags): Promise<void> {
   const env = { CASCADE_TOKEN: randomBytes(24).toString('base64url'), CASCADE_LOG_LEVEL: logLevel };
   const common = pretty ? ['--pretty'] : [];
 
-  await ensurePortFree(host, port);
+  await ensurePortFree(host, port, 'start this one with --port <another port>');
+  const engineHosts = config.servers.map((server) => localHostFor(server, logger));
+  for (const [position, server] of config.servers.entries()) {
+    await ensurePortFree(engineHosts[position] ?? '127.0.0.1', server.port, `set another port in [Servers.${server.index}]`);
+  }
   const group = new ChildGroup(logger, () => void group.stop().finally(() => flushAndExit(logger, 1)));
   closeOnSignals(() => group.stop(), logger);
 
   try {
     const configArgs = config.sourceFiles.flatMap((file) => ['--config', file]);
-    group.add('coordinator', spawnCli(['coordinator', ...configArgs, '--data-dir', dataDir, '--host', host, '--port', String(port), ...common], env));
+    group.add('coordinator', () => spawnCli(['coordinator', ...configArgs, '--data-dir', dataDir, '--host', host, '--port', String(port), ...common], env));
     await waitFor(`${coordinatorUrl}/healthz`, 30_000, 'the coordinator to listen');
-    for (const server of config.servers) {
-      group.add(`engine-${server.index}`, spawnCli(engineArgs(server, coordinatorUrl, dataDir, logger).concat(common), env));
+    for (const [position, server] of config.servers.entries()) {
+      const args = engineArgs(server, engineHosts[position] ?? '127.0.0.1', coordinatorUrl, dataDir).concat(common);
+      group.add(`engine-${server.index}`, () => spawnCli(args, env));
     }
     await waitForReady(coordinatorUrl, flags.readyTimeout * 1000, config, logger);
   } catch (error) {
@@ -69,10 +74,11 @@ async function runUp(flags: UpFlags): Promise<void> {
 }
 
 /**
- * Fails early when something already listens on the API port, typically a cluster from
- * an earlier `cascade up`, whose readiness would otherwise be mistaken for this one's.
+ * Fails early when something already listens on a port the cluster needs, typically a
+ * cluster from an earlier `cascade up`, whose readiness would otherwise be mistaken for
+ * this one's. `fix` names the setting that moves this cluster elsewhere.
  */
-async function ensurePortFree(host: string, port: number): Promise<void> {
+async function ensurePortFree(host: string, port: number, fix: string): Promise<void> {
   const inUse = await new Promise<boolean>((resolve) => {
     const socket = createConnection({ host, port });
     socket.once('connect', () => {
@@ -82,12 +88,11 @@ async function ensurePortFree(host: string, port: number): Promise<void> {
     socket.once('error', () => resolve(false));
   });
   if (inUse) {
-    throw new Error(`Something already listens on ${host}:${port}, probably another Cascade cluster; stop it, or start this one with --port <another port>.`);
+    throw new Error(`Something already listens on ${host}:${port}, probably another Cascade cluster; stop it, or ${fix}.`);
   }
 }
 
-function engineArgs(server: ServerConfig, coordinatorUrl: string, dataDir: string, logger: Logger): string[] {
-  const host = localHostFor(server, logger);
+function engineArgs(server: ServerConfig, host: string, coordinatorUrl: string, dataDir: string): string[] {
   return ['engine', '--server', String(server.index), '--coordinator', coordinatorUrl, '--host', host, '--port', String(server.port), '--data-dir', dataDir];
 }
 

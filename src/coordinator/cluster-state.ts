@@ -6,6 +6,9 @@ import type { Logger } from '../shared/logger.js';
 import type { Assignment, EngineReport, ReportReply, RouteEntry, RoutingTable } from '../shared/protocol.js';
 import { compactRoutingTable, type RoutingWire } from '../shared/routing-wire.js';
 
+/** Replaced engine ids kept per server. */
+const MAX_REPLACED_IDS = 16;
+
 /** Fleets at least this large have their routing rebuilds coalesced. */
 const LARGE_FLEET_ENGINES = 100;
 const REBUILD_INTERVAL_MS = 250;
@@ -21,6 +24,8 @@ const MASS_SILENCE_MIN_ENGINES = 10;
 export class ClusterState {
   private config: ClusterConfig;
   private readonly engines = new Map<number, EngineRecord>();
+  /** Per server, the ids of engines a newer engine took over from, newest last. */
+  private readonly replacedEngines = new Map<number, string[]>();
   private readonly replicas = new Map<string, ReplicaRecord>();
   /** Model ids in `replicas` per server index, so a report looks only at its own server's replicas. */
   private readonly modelIdsByServer = new Map<number, Set<string>>();
@@ -57,6 +62,7 @@ export class ClusterState {
       const known = this.config.servers.map((candidate) => candidate.index).join(', ');
       throw new CascadeError('REQUEST_INVALID', `Server index ${report.serverIndex} is not in the cluster (known: ${known}); start the engine with --server set to one of them.`, { serverIndex: report.serverIndex });
     }
+    this.rejectReplaced(report);
     this.trackAddress(report);
     this.trackEngine(report, now);
     this.trackReplicas(report);
@@ -211,9 +217,31 @@ export class ClusterState {
     this.logger.info({ serverIndex: report.serverIndex, address: report.address }, 'server address changed');
   }
 
+  /**
+   * Refuses a report from an engine that a newer engine took over from. Without this,
+   * two engines started with the same --server would take turns at the server's address.
+   */
+  private rejectReplaced(report: EngineReport): void {
+    if (!(this.replacedEngines.get(report.serverIndex) ?? []).includes(report.engineId)) return;
+    const current = this.engines.get(report.serverIndex);
+    this.logger.warn({ serverIndex: report.serverIndex, engineId: report.engineId, address: report.address, currentEngineId: current?.engineId, currentAddress: current?.address }, 'report rejected: a newer engine serves this server');
+    throw new CascadeError(
+      'ENGINE_REPLACED',
+      `Server ${report.serverIndex} is now served by engine ${current?.engineId ?? 'unknown'} at ${current?.address ?? 'an unknown address'}, which started after this engine (${report.engineId} at ${report.address}). Stop this engine, or start it with the --server of another [Servers.N].`,
+      { serverIndex: report.serverIndex, currentEngineId: current?.engineId ?? null, currentAddress: current?.address ?? null },
+    );
+  }
+
+  private rememberReplaced(serverIndex: number, engineId: string): void {
+    const replaced = [...(this.replacedEngines.get(serverIndex) ?? []), engineId];
+    // A few ids suffice: an engine that was replaced long ago has long stopped.
+    this.replacedEngines.set(serverIndex, replaced.slice(-MAX_REPLACED_IDS));
+  }
+
   private trackEngine(report: EngineReport, now: number): void {
     const previous = this.engines.get(report.serverIndex);
     const restarted = previous !== undefined && previous.engineId !== report.engineId;
+    if (restarted) this.rememberReplaced(report.serverIndex, previous.engineId);
     const changed = previous === undefined || previous.state !== 'up' || restarted || previous.address !== report.address;
     const reason = engineChangeReason(previous, restarted);
     const record: EngineRecord = { serverIndex: report.serverIndex, engineId: report.engineId, address: report.address, state: 'up', reason: changed ? reason : (previous?.reason ?? reason), lastSeen: now };

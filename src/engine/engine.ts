@@ -38,6 +38,8 @@ export class Engine {
   constructor(
     private readonly settings: EngineSettings,
     private readonly logger: Logger,
+    /** Called after the engine stopped on its own, for example when another engine took over its server. */
+    private readonly onStoppedOnItsOwn: () => void = () => undefined,
   ) {
     const log = logger.child({ serverIndex: settings.serverIndex, engineId: this.engineId });
     this.manager = new ModelManager({
@@ -55,6 +57,7 @@ export class Engine {
       logger: log,
       buildReport: () => this.buildReport(),
       onReply: (reply) => this.applyReply(reply),
+      onReplaced: (message) => this.stopReplaced(log, message),
     });
     this.app = buildEngineServer({
       manager: this.manager,
@@ -97,6 +100,11 @@ export class Engine {
       }
     }
     this.logger.info({ serverIndex: this.settings.serverIndex }, 'engine stopped');
+  }
+
+  private stopReplaced(log: Logger, message: string): void {
+    log.error({ reason: message }, 'another engine took over this server; stopping');
+    void this.close().then(this.onStoppedOnItsOwn);
   }
 
   /** Serves predictions with the last routing table received, even while the coordinator is down. */

@@ -14,7 +14,12 @@ export interface ReporterOptions {
   logger: Logger;
   buildReport: () => EngineReport;
   onReply: (reply: ReportReply) => void;
+  /** Called once when the coordinator says a newer engine took over this server; reporting has stopped. */
+  onReplaced: (message: string) => void;
 }
+
+/** The coordinator's answer when a newer engine reports for the same server. */
+class ReplacedError extends Error {}
 
 /**
  * Sends the engine's report to the coordinator every interval and hands each reply to
@@ -86,6 +91,11 @@ export class Reporter {
       this.onSuccess();
       this.options.onReply(reply);
     } catch (error) {
+      if (error instanceof ReplacedError) {
+        this.running = false;
+        this.options.onReplaced(error.message);
+        return;
+      }
       this.onFailure(error);
     }
   }
@@ -99,6 +109,7 @@ export class Reporter {
       signal: AbortSignal.timeout(this.options.timeoutMs),
     });
     const text = await response.body.text();
+    if (response.statusCode === 409 && errorCodeOf(text) === 'ENGINE_REPLACED') throw new ReplacedError(messageOf(text));
     if (response.statusCode !== 200) {
       throw new Error(`coordinator answered ${response.statusCode}: ${text.slice(0, 300)}`);
     }
@@ -119,4 +130,23 @@ export class Reporter {
       this.options.logger.warn({ err: describeError(error), failedReports: this.consecutiveFailures }, 'report to the coordinator failed');
     }
   }
+}
+
+function parseErrorBody(text: string): { code?: unknown; message?: unknown } {
+  try {
+    const parsed: unknown = JSON.parse(text);
+    return typeof parsed === 'object' && parsed !== null ? parsed : {};
+  } catch {
+    return {};
+  }
+}
+
+function errorCodeOf(text: string): string | null {
+  const { code } = parseErrorBody(text);
+  return typeof code === 'string' ? code : null;
+}
+
+function messageOf(text: string): string {
+  const { message } = parseErrorBody(text);
+  return typeof message === 'string' ? message : text.slice(0, 300);
 }

@@ -28,6 +28,7 @@ export const ERROR_CATALOGUE = {
   METHOD_NOT_ALLOWED: { statusCode: 405, summary: 'The route exists but not for this method' },
   MODEL_NOT_FOUND: { statusCode: 404, summary: 'No such model' },
   UNAUTHORIZED: { statusCode: 401, summary: 'The request lacks valid credentials' },
+  ENGINE_REPLACED: { statusCode: 409, summary: 'Another engine has taken over this server' },
 
   // Pipeline stages (5xx).
   TIER1_UNAVAILABLE: { statusCode: 503, summary: 'No ready engine holds the basic model' },

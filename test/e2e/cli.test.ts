@@ -61,6 +61,27 @@ describe('cascade CLI', () => {
     assert.match(launcher.output(), /launcher exited/);
   });
 
+  it('restarts an engine that dies', async () => {
+    const port = await freePort();
+    const launcher = startCli(['up', '--config', join(REPO_ROOT, 'examples', 'local'), '--port', String(port), '--data-dir', join(folder, 'restart')]);
+    const readyUrl = `http://127.0.0.1:${port}/readyz`;
+    try {
+      await waitForStatus(readyUrl, 200, 120_000, launcher.output);
+      const enginePids = (): number[] => [...launcher.output().matchAll(/"process":"engine-1","pid":(\d+)/g)].map((match) => Number(match[1]));
+      const [firstPid] = enginePids();
+      assert.ok(firstPid !== undefined, `no pid logged for engine-1:\n${launcher.output()}`);
+      process.kill(firstPid, 'SIGKILL');
+      await waitUntil('engine-1 to start again', () => enginePids().length === 2, 30_000);
+      await waitForStatus(readyUrl, 200, 120_000, launcher.output);
+      assert.match(launcher.output(), /"process":"engine-1".*restarting it/);
+      assert.equal(launcher.child.exitCode, null, 'the launcher exited');
+    } finally {
+      await stopProcess(launcher);
+    }
+    assert.equal(await portIsOpen(port), false, 'the coordinator was stopped');
+    assert.equal(await portIsOpen(7101, '127.0.0.3'), false, 'the restarted engine was stopped');
+  });
+
   it('refuses to start over a port in use', async () => {
     const blocker = createServer().listen(0, '127.0.0.1');
     await once(blocker, 'listening');

@@ -100,6 +100,44 @@ describe('cluster token', () => {
   });
 });
 
+describe('two engines for one server', () => {
+  const cluster = new TestCluster([{ host: '127.0.0.2' }, { host: '127.0.0.3' }], MODELS_TOML);
+
+  before(async () => {
+    await cluster.prepare();
+    await cluster.startCoordinator(true);
+    cluster.startEngine(0);
+    await cluster.waitReady();
+  });
+
+  after(async () => {
+    await cluster.stop();
+  });
+
+  it('stops the engine a newer one replaced', async () => {
+    const first = cluster.engines.get(0);
+    assert.ok(first !== undefined);
+    const port = await freePort('127.0.0.4');
+    const second = cluster.startEngine(0, '127.0.0.4', port);
+    try {
+      const code = await Promise.race([first.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 20_000))]);
+      assert.equal(code, 1, first.output());
+      assert.match(first.output(), /another engine took over this server; stopping/);
+      assert.match(cluster.coordinator?.output() ?? '', /report rejected: a newer engine serves this server/);
+
+      await cluster.waitReady();
+      const clusterView = await request(`${cluster.apiUrl}/v1/cluster`);
+      const engines = ((await clusterView.body.json()) as { engines: { serverIndex: number; address: string }[] }).engines;
+      assert.equal(engines.find((engine) => engine.serverIndex === 0)?.address, `127.0.0.4:${port}`);
+      const prediction = await request(`${cluster.apiUrl}/v1/predict`, { method: 'POST', body: PHOTO, headers: { 'content-type': 'image/jpeg' } });
+      await prediction.body.dump();
+      assert.equal(prediction.statusCode, 200);
+    } finally {
+      await stopProcess(second);
+    }
+  });
+});
+
 describe('TLS between coordinator, engines and clients', () => {
   const cluster = new TestCluster([{ host: '127.0.0.2' }], MODELS_TOML);
   const processes: CliProcess[] = [];

@@ -111,6 +111,20 @@ describe('ClusterState', () => {
     assert.throws(() => state.handleReport(report(7, [])), (error) => error instanceof CascadeError && error.code === 'REQUEST_INVALID' && /7/.test(error.message));
     store.close();
   });
+
+  it('rejects reports from a replaced engine', () => {
+    const { store, state } = openState('replaced');
+    state.handleReport(report(0, [], { engineId: 'old', address: '127.0.0.2:7100' }));
+    state.handleReport(report(0, [], { engineId: 'new', address: '127.0.0.9:7100' }));
+    assert.throws(
+      () => state.handleReport(report(0, [], { engineId: 'old', address: '127.0.0.2:7100' })),
+      (error) => error instanceof CascadeError && error.code === 'ENGINE_REPLACED' && error.message.includes('engine new at 127.0.0.9:7100'),
+    );
+    state.handleReport(report(0, [], { engineId: 'new', address: '127.0.0.9:7100' }));
+    assert.equal(state.listEngines().find((engine) => engine.serverIndex === 0)?.address, '127.0.0.9:7100');
+    assert.equal(state.cluster.servers.find((server) => server.index === 0)?.ipv4, '127.0.0.9');
+    store.close();
+  });
 });
 
 describe('routing on the wire', () => {
