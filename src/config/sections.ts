@@ -37,9 +37,12 @@ export function buildServers(section: Located<unknown> | undefined, fileList: st
   }
   const split = splitIndexedSection(section);
   if (split.data === null) return { servers: [], indexes: null, issues: split.issues };
+  // A misspelt [Servers.N] key was probably meant as a server, so the count and the
+  // parent checks, which need every server, would report problems that are not there.
+  const complete = split.issues.length === 0;
 
   const servers: LocatedServer[] = [];
-  const issues: ConfigIssue[] = [];
+  const issues: ConfigIssue[] = [...split.issues];
   for (const entry of split.data.entries) {
     const table = validateTable(serverTableSchema, entry);
     issues.push(...table.issues);
@@ -53,17 +56,17 @@ export function buildServers(section: Located<unknown> | undefined, fileList: st
     servers.push({ server, origin: entry.origin });
   }
 
-  if (split.data.entries.length === 0) {
+  if (complete && split.data.entries.length === 0) {
     issues.push(issueAt(section.origin, [], 'contains no [Servers.N] table, expected at least one, such as [Servers.0] with ipv4 = "10.0.0.5"'));
   }
   const count = split.data.count;
-  if (count !== null && count.value !== split.data.entries.length) {
+  if (complete && count !== null && count.value !== split.data.entries.length) {
     const indexes = split.data.entries.map((entry) => entry.index).join(', ');
     const tables = split.data.entries.length === 0 ? 'none' : `[Servers.N] for N = ${indexes}`;
     issues.push(issueAt(count.origin, ['number'], `found ${count.value}, expected ${split.data.entries.length}, the count of [Servers.N] tables (${tables}); fix number or the tables`));
   }
   issues.push(...checkUniqueServers(servers));
-  const indexes = new Set(split.data.entries.map((entry) => entry.index));
+  const indexes = complete ? new Set(split.data.entries.map((entry) => entry.index)) : null;
   return { servers, indexes, issues };
 }
 

@@ -144,7 +144,9 @@ export function splitIndexedSection(located: Located<unknown>): Validated<Indexe
     section.entries.push({ index: Number(key), value: entry, origin: { source: origin.source, path: [...origin.path, key] } });
   }
   section.entries.sort((a, b) => a.index - b.index);
-  return { data: issues.length === 0 ? section : null, issues };
+  // The valid entries are returned with the issues, so their own problems are reported
+  // in the same run instead of after the bad keys are fixed.
+  return { data: section, issues };
 }
 
 function checkIndexedEntry(section: string, key: string, entry: unknown): string | null {

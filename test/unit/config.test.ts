@@ -388,6 +388,23 @@ describe('errors', () => {
     assertIssue(error, { file: 'servers-named.toml', line: 3, key: 'Servers.main', includes: ['whole-number index'] });
   });
 
+  test('bad server key beside bad values', () => {
+    const configPath = path.join(scratch, 'servers-mixed.toml');
+    writeFileSync(configPath, '[Servers]\nnumber = 3\n[Servers.0]\nipv4 = "10.0.0.1"\nport = "80"\n[Servers.x]\nipv4 = "10.0.0.2"\n');
+    const error = loadError([configPath, SEED_MODELS]);
+    assertIssue(error, { file: 'servers-mixed.toml', line: 5, key: 'Servers.0.port', includes: ['found "80"'] });
+    assertIssue(error, { file: 'servers-mixed.toml', line: 6, key: 'Servers.x', includes: ['whole-number index'] });
+    assert.equal(problemLines(error).length, 2, 'the count and parent checks stay quiet while a server key is invalid');
+  });
+
+  test('bad second key beside a bad second table', () => {
+    const configPath = path.join(scratch, 'second-mixed.toml');
+    writeFileSync(configPath, "[Basic]\nparent = 0\nmodel = 'x.onnx'\n\n[Second]\n[Second.one]\nparent = 0\n[Second.1]\nparent = 0\nmodel = ''\n");
+    const error = loadError([SEED_SERVERS, configPath]);
+    assertIssue(error, { file: 'second-mixed.toml', line: 6, key: 'Second.one', includes: ['whole-number index'] });
+    assertIssue(error, { file: 'second-mixed.toml', line: 10, key: 'Second.1.model', includes: ['found ""'] });
+  });
+
   test('second keys outside a numbered table', () => {
     const configPath = path.join(scratch, 'second-flat.toml');
     writeFileSync(configPath, "[Basic]\nparent = 0\nmodel = 'x.onnx'\n\n[Second]\nparent = 0\n");
