@@ -15,13 +15,23 @@ import { stageFailed, stageTimedOut, stageUnavailable } from './stage-errors.js'
 const RETRYABLE_STATUSES = new Set([404, 500, 502, 503, 504]);
 
 /**
+ * How long a replica that could not be reached (refused, reset or timed out) is tried
+ * only after the others. The coordinator needs up to engine_down_after_ms to drop a
+ * dead engine from the table; meanwhile requests need not wait on it first.
+ */
+const SUSPECT_MS = 5_000;
+
+/**
  * Runs models on engines through the routing table. It resizes the image to the model's
- * input size and sends it to the ready replica with the fewest calls in flight. A failed
- * call is retried once on another replica, because a prediction is idempotent.
+ * input size and sends it to the ready replica with the fewest calls in flight, trying
+ * replicas that recently could not be reached last. A failed call is retried once on
+ * another replica, because a prediction is idempotent.
  */
 export class RemoteExecutor implements ModelExecutor {
   /** Calls in flight per engine address, for least-outstanding-requests balancing. */
   private readonly outstanding = new Map<string, number>();
+  /** Engine address to the time until which it is tried last. */
+  private readonly suspectUntil = new Map<string, number>();
   private readonly resized = new ResizedImages();
 
   constructor(
@@ -43,21 +53,24 @@ export class RemoteExecutor implements ModelExecutor {
     if (route === undefined || route.replicas.length === 0) throw stageUnavailable(context.tier, modelId);
     const sized = await this.resized.forModel(image, route.descriptor);
     const tried = new Set<string>();
-    let lastError: EngineCallError | null = null;
+    const failures: { address: string; error: EngineCallError }[] = [];
 
     for (let attempt = 0; attempt < 2; attempt += 1) {
       const replica = this.pick(route.replicas, tried);
       if (replica === null) break;
       tried.add(replica.address);
       try {
-        return await this.call(replica, modelId, sized, context);
+        const probabilities = await this.call(replica, modelId, sized, context);
+        this.suspectUntil.delete(replica.address);
+        return probabilities;
       } catch (error) {
-        if (!(error instanceof EngineCallError) || !isRetryable(error)) throw this.failure(modelId, context, error);
-        lastError = error;
+        if (!(error instanceof EngineCallError) || !isRetryable(error)) throw this.failure(modelId, context, error, []);
+        if (error.kind !== 'status') this.suspectUntil.set(replica.address, Date.now() + SUSPECT_MS);
+        failures.push({ address: replica.address, error });
         this.logger.warn({ reqId: context.requestId, model: modelId, engine: replica.address, attempt: attempt + 1, err: error.message }, 'engine call failed; trying another replica');
       }
     }
-    throw this.failure(modelId, context, lastError);
+    throw this.failure(modelId, context, failures.at(-1)?.error ?? null, failures);
   }
 
   private async call(replica: RouteReplica, modelId: string, image: RgbImage, context: ClassifyContext): Promise<number[]> {
@@ -70,20 +83,28 @@ export class RemoteExecutor implements ModelExecutor {
     }
   }
 
-  /** Picks the untried replica with the fewest calls in flight; ties go to a random one. */
+  /**
+   * Picks an untried replica: one that was reachable lately if there is one, then the one
+   * with the fewest calls in flight; ties go to a random one.
+   */
   private pick(replicas: RouteReplica[], tried: Set<string>): RouteReplica | null {
-    const candidates = replicas.filter((replica) => !tried.has(replica.address));
-    if (candidates.length === 0) return null;
+    const untried = replicas.filter((replica) => !tried.has(replica.address));
+    if (untried.length === 0) return null;
+    const now = Date.now();
+    const trusted = untried.filter((replica) => (this.suspectUntil.get(replica.address) ?? 0) <= now);
+    const candidates = trusted.length > 0 ? trusted : untried;
     const fewest = Math.min(...candidates.map((replica) => this.outstanding.get(replica.address) ?? 0));
     const best = candidates.filter((replica) => (this.outstanding.get(replica.address) ?? 0) === fewest);
     return best[Math.floor(this.random() * best.length)] ?? null;
   }
 
-  /** Names the stage and model of a call that failed on every replica tried. */
-  private failure(modelId: string, context: ClassifyContext, error: unknown): CascadeError {
-    if (error instanceof EngineCallError && error.kind === 'timeout') return stageTimedOut(context.tier, modelId, error.message);
+  /** Names the stage, the model and every replica tried, with what each returned. */
+  private failure(modelId: string, context: ClassifyContext, error: unknown, failures: { address: string; error: EngineCallError }[]): CascadeError {
+    const reason = failures.length > 1 ? failures.map((failure) => `${failure.address}: ${failure.error.message}`).join('; ') : null;
+    if (error instanceof EngineCallError && error.kind === 'timeout') return stageTimedOut(context.tier, modelId, reason ?? error.message);
     const engineCode = error instanceof EngineCallError && error.body !== null ? error.body.code : undefined;
-    return stageFailed(context.tier, modelId, error ?? new Error('no replica could be called'), engineCode === undefined ? {} : { engineCode });
+    const cause = reason === null ? (error ?? new Error('no replica could be called')) : new Error(`every replica failed (${reason})`, { cause: error });
+    return stageFailed(context.tier, modelId, cause, { ...(engineCode === undefined ? {} : { engineCode }), ...(failures.length > 0 ? { engines: failures.map((failure) => failure.address) } : {}) });
   }
 }
 

@@ -5,6 +5,7 @@ import { EngineClient } from '../../src/pipeline/engine-client.js';
 import { RemoteExecutor } from '../../src/pipeline/remote-executor.js';
 import { CascadeError } from '../../src/shared/errors.js';
 import { silentLogger } from '../../src/shared/logger.js';
+import { captureLogs } from '../support/log-capture.js';
 import type { RoutingTable } from '../../src/shared/protocol.js';
 
 interface FakeEngine {
@@ -69,15 +70,51 @@ describe('RemoteExecutor', () => {
     const slow = await fakeEngine(() => undefined);
     const fast = await fakeEngine(answer([0.25, 0.75]));
     engines.push(slow, fast);
-    // Ties go to the first replica, so every call tries the slow engine first.
+    // Ties go to the first replica, so the first call tries the slow engine first.
     const executor = new RemoteExecutor(client, () => table([slow.address, fast.address]), silentLogger(), () => 0);
     for (let attempt = 0; attempt < 3; attempt += 1) {
       assert.deepEqual(await executor.classify('basic', image, context), [0.25, 0.75]);
     }
     await new Promise((resolve) => setTimeout(resolve, 50));
-    assert.equal(slow.calls, 3);
-    assert.equal(slow.aborted, 3, 'every timed-out call was cancelled');
+    assert.equal(slow.calls, 1, 'after its timeout the slow engine is tried last');
+    assert.equal(slow.aborted, 1, 'the timed-out call was cancelled');
     assert.equal(fast.calls, 3);
+  });
+
+  it('tries an unreachable replica last', async () => {
+    const dead = await fakeEngine(answer([1, 0]));
+    const deadAddress = dead.address;
+    await new Promise((resolve) => dead.server.close(resolve));
+    const alive = await fakeEngine(answer([0.4, 0.6]));
+    engines.push(alive);
+    const logs = captureLogs();
+    // Ties go to the dead replica, so only the suspect ordering keeps calls away from it.
+    const executor = new RemoteExecutor(client, () => table([deadAddress, alive.address]), logs.logger, () => 0);
+    for (let attempt = 0; attempt < 4; attempt += 1) {
+      assert.deepEqual(await executor.classify('basic', image, context), [0.4, 0.6]);
+    }
+    const failedCalls = logs.lines.filter((line) => line.msg === 'engine call failed; trying another replica').map((line) => line.engine);
+    assert.deepEqual(failedCalls, [deadAddress], 'only the first call went to the dead replica');
+    assert.equal(alive.calls, 4);
+  });
+
+  it('names every replica when all fail', async () => {
+    const broken = (_request: IncomingMessage, response: ServerResponse): void => {
+      response.statusCode = 500;
+      response.end(JSON.stringify({ code: 'INFERENCE_FAILED', message: 'model crashed' }));
+    };
+    const first = await fakeEngine(broken);
+    const second = await fakeEngine(broken);
+    engines.push(first, second);
+    const executor = new RemoteExecutor(client, () => table([first.address, second.address]), silentLogger());
+    await assert.rejects(executor.classify('basic', image, context), (error) => {
+      assert.ok(error instanceof CascadeError);
+      assert.equal(error.code, 'TIER1_FAILED');
+      assert.ok(error.message.includes(`${first.address}: model crashed`), error.message);
+      assert.ok(error.message.includes(`${second.address}: model crashed`), error.message);
+      assert.deepEqual([...(error.details.engines as string[])].sort(), [first.address, second.address].sort());
+      return true;
+    });
   });
 
   it('answers ENGINE_TIMEOUT naming the stage when every replica times out', async () => {
