@@ -5,23 +5,12 @@ import { describe, it } from 'node:test';
 import type { ImageLimits } from '../../src/config/types.js';
 import { decodeImage, resizeImage, resizeNearest, type RgbImage } from '../../src/runtime/image.js';
 import { resolveScaling, toInputTensor, type ResolvedScaling } from '../../src/runtime/tensor.js';
-import { isCascadeError } from '../../src/shared/errors.js';
 import { EXAMPLE_IMAGES } from '../support/cluster.js';
 import { alphaPng, cmykJpeg, grayscalePng, pngClaimingSize, rotatedJpeg, solidImage, truncatedJpeg } from '../support/images.js';
+import { rejectsWithCode } from '../support/assertions.js';
 
 const LIMITS: ImageLimits = { maxBodyBytes: 10_000_000, maxPixels: 50_000_000, minWidth: 16, minHeight: 16 };
 const PHOTO = join(EXAMPLE_IMAGES, 'mel', 'ISIC_0025744.jpg');
-
-async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(isCascadeError(error), `expected a CascadeError, got ${String(error)}`);
-    assert.equal(error.code, code);
-    return error;
-  }
-  assert.fail(`expected ${code}, but the call succeeded`);
-}
 
 describe('decodeImage', () => {
   it('decodes a real JPEG photo to RGB', async () => {

@@ -3,8 +3,8 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, it } from 'node:test';
 import { openSession } from '../../src/runtime/session.js';
-import { isCascadeError } from '../../src/shared/errors.js';
 import { EXAMPLE_MODELS } from '../support/cluster.js';
+import { rejectsWithCode } from '../support/assertions.js';
 
 // Random-weight demonstration model: NCHW input 1x3x64x64, 3 classes after a softmax.
 const DEMO = readFileSync(join(EXAMPLE_MODELS, 'demo', 'bcc-subtypes-demo.onnx'));
@@ -13,17 +13,6 @@ const SETTINGS = { intraOpThreads: 1 };
 
 function filledInput(value: number): Float32Array {
   return new Float32Array(3 * 64 * 64).fill(value);
-}
-
-async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<Error> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(isCascadeError(error), `expected a CascadeError, got ${String(error)}`);
-    assert.equal(error.code, code);
-    return error;
-  }
-  assert.fail(`expected ${code}, but the call succeeded`);
 }
 
 describe('inference thread sessions', () => {

@@ -7,7 +7,6 @@ import { createServer as createNetServer, type Server as NetServer } from 'node:
 import { join, relative } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { after, afterEach, before, beforeEach, describe, it } from 'node:test';
-import { CascadeError } from '../../src/shared/errors.js';
 import { silentLogger } from '../../src/shared/logger.js';
 import { confirmationUrl, interpretDrivePage } from '../../src/sources/drive-page.js';
 import {
@@ -24,6 +23,7 @@ import { backoffDelayMs, parseRetryAfterMs } from '../../src/sources/retry.js';
 import { captureLogs } from '../support/log-capture.js';
 import { startLoopbackServer, type LoopbackServer } from '../support/loopback-server.js';
 import { startMockDrive, type MockDrive } from '../support/mock-drive.js';
+import { rejectsWithCode } from '../support/assertions.js';
 
 const DRIVE_ID = '1-rfV85rTtGRMCi3ljUN0FgKnsiLjnPf5';
 const MIB = 1024 * 1024;
@@ -38,18 +38,6 @@ function testSettings(cacheDir: string, driveBaseUrl = 'http://127.0.0.1:9'): So
 
 function fetchRequest(ref: string, overrides: Partial<FetchRequest> = {}): FetchRequest {
   return { ref, sha256: null, logger: silentLogger(), ...overrides };
-}
-
-/** Asserts that `promise` rejects with a CascadeError of `code` and returns it for more checks. */
-async function rejectsWithCode(promise: Promise<unknown>, code: string): Promise<CascadeError> {
-  try {
-    await promise;
-  } catch (error) {
-    assert.ok(error instanceof CascadeError, `expected a CascadeError, got ${String(error)}`);
-    assert.equal(error.code, code, error.message);
-    return error;
-  }
-  assert.fail(`expected a rejection with ${code}`);
 }
 
 /** Lists the files under the cache folder, relative to it, so tests can see what was kept. */
