@@ -1,6 +1,6 @@
 /**
- * Where an engine runs ONNX Runtime: in its inference thread (the default) or inline on
- * the main thread. Two clusters of the same shape, one per host, take turns under the
+ * The inference host of an engine: ONNX Runtime in its inference thread (the default) or
+ * inline on the main thread. Two clusters of the same shape, one per host, take turns under the
  * same load. During each turn a probe requests /healthz from engine 0 every few
  * milliseconds. Its latency shows how long the engine's event loop waits, which is also how long
  * heartbeats and routing updates wait.

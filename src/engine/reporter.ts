@@ -14,11 +14,11 @@ export interface ReporterOptions {
   logger: Logger;
   buildReport: () => EngineReport;
   onReply: (reply: ReportReply) => void;
-  /** Called once when the coordinator says a newer engine took over this server; reporting has stopped. */
+  /** Called once when the coordinator reports that a newer engine took over this server; reporting has stopped. */
   onReplaced: (message: string) => void;
 }
 
-/** The coordinator's answer when a newer engine reports for the same server. */
+/** Error for the coordinator's 409 reply when a newer engine reports for the same server. */
 class ReplacedError extends Error {}
 
 /**

@@ -84,8 +84,8 @@ export class RemoteExecutor implements ModelExecutor {
   }
 
   /**
-   * Picks an untried replica: one that was reachable lately if there is one, then the one
-   * with the fewest calls in flight; ties go to a random one.
+   * Picks an untried replica. Replicas reachable lately come first, then the one with the
+   * fewest calls in flight wins, and ties go to a random one.
    */
   private pick(replicas: RouteReplica[], tried: Set<string>): RouteReplica | null {
     const untried = replicas.filter((replica) => !tried.has(replica.address));
