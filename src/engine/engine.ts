@@ -11,6 +11,7 @@ import { CascadePipeline } from '../pipeline/cascade.js';
 import { RemoteExecutor } from '../pipeline/remote-executor.js';
 import { CascadeError } from '../shared/errors.js';
 import { expandRoutingTable } from '../shared/routing-wire.js';
+import { onInferenceThreadStopped } from '../runtime/session.js';
 import { ModelManager } from './model-manager.js';
 import { Reporter } from './reporter.js';
 import { buildEngineServer } from './server.js';
@@ -59,6 +60,7 @@ export class Engine {
       onReply: (reply) => this.applyReply(reply),
       onReplaced: (message) => this.stopReplaced(log, message),
     });
+    onInferenceThreadStopped((error) => this.stopBroken(log, error));
     this.app = buildEngineServer({
       manager: this.manager,
       logger: log,
@@ -100,6 +102,11 @@ export class Engine {
       }
     }
     this.logger.info({ serverIndex: this.settings.serverIndex }, 'engine stopped');
+  }
+
+  private stopBroken(log: Logger, error: Error): void {
+    log.fatal({ err: error }, 'the inference thread stopped; stopping the engine so that it can be restarted');
+    void this.close().then(this.onStoppedOnItsOwn);
   }
 
   private stopReplaced(log: Logger, message: string): void {

@@ -35,7 +35,8 @@ export class InferenceThread {
   private nextId = 1;
   private stopped: CascadeError | null = null;
 
-  constructor() {
+  /** `onStop` is called once if the thread stops, with the error every later call gets. */
+  constructor(private readonly onStop: (error: CascadeError) => void = () => undefined) {
     this.worker = startWorker();
     this.worker.unref();
     this.worker.on('message', (reply: ThreadReply) => this.settle(reply));
@@ -83,15 +84,18 @@ export class InferenceThread {
     if (this.pending.size === 0) this.worker.unref();
   }
 
-  // NOTE: a stopped thread cannot be replaced, because the native binding loads only once
-  // per process. Every later run fails with INFERENCE_FAILED until the process restarts.
+  // A stopped thread cannot be replaced, because the native binding loads only once per
+  // process. Every later call fails with INFERENCE_FAILED, and `onStop` lets the owner
+  // restart the process.
   private stop(reason: string): void {
     if (this.stopped !== null) return;
-    this.stopped = new CascadeError('INFERENCE_FAILED', `The inference thread ${reason}; restart the process to load the models again.`);
+    const stopped = new CascadeError('INFERENCE_FAILED', `The inference thread ${reason}; restart the process to load the models again.`);
+    this.stopped = stopped;
     for (const [id, pending] of this.pending) {
       this.forget(id);
-      pending.reject(this.stopped);
+      pending.reject(stopped);
     }
+    this.onStop(stopped);
   }
 }
 

@@ -35,6 +35,12 @@ export interface ModelSession {
 // loads it fails with "Module did not self-register"), so one process uses one host.
 let processHost: InferenceHost | null = null;
 let sharedThread: InferenceThread | null = null;
+const stopListeners: ((error: Error) => void)[] = [];
+
+/** Registers `listener` for the inference thread stopping, after which no model can run in this process. */
+export function onInferenceThreadStopped(listener: (error: Error) => void): void {
+  stopListeners.push(listener);
+}
 
 /** Opens an ONNX model in the host the settings name. */
 export async function openSession(modelId: string, onnxBytes: Uint8Array, settings: SessionSettings): Promise<ModelSession> {
@@ -44,7 +50,9 @@ export async function openSession(modelId: string, onnxBytes: Uint8Array, settin
     const { OrtSession } = await import('./ort-session.js');
     return OrtSession.create(modelId, onnxBytes, settings.intraOpThreads);
   }
-  sharedThread ??= new InferenceThread();
+  sharedThread ??= new InferenceThread((error) => {
+    for (const listener of stopListeners) listener(error);
+  });
   return sharedThread.openSession(modelId, onnxBytes, settings.intraOpThreads);
 }
 
