@@ -9,6 +9,8 @@
  * - BENCH_FLEET_SECONDS: steady-state window per size, in seconds (default 20).
  * - BENCH_FLEET_COLD_START_SECONDS: how long a cold start (every engine at once) may
  *   take to converge before the size starts over with 30 s timeouts (default 60).
+ * - BENCH_FLEET_ROUTING_SHARE: share of the engines, from 0 to 1, that serve
+ *   /v1/predict and so receive the routing table (default 1, every engine).
  * - BENCH_FLEET_CPU_PROFILE_DIR: when set, the coordinator runs with `node --cpu-prof`
  *   and writes one .cpuprofile per coordinator process into this folder.
  * - BENCH_FLEET_COORDINATOR_JS: compiled CLI entry to run the coordinator from, such as
@@ -32,6 +34,13 @@ function parseSizes(value: string | undefined): number[] {
   return parts.map(Number);
 }
 
+function parseShare(value: string | undefined): number {
+  if (value === undefined || value === '') return 1;
+  const share = Number(value);
+  if (!Number.isFinite(share) || share <= 0 || share > 1) throw new Error(`BENCH_FLEET_ROUTING_SHARE is '${value}'; expected a share above 0 and at most 1, such as 0.1.`);
+  return share;
+}
+
 function parseSeconds(name: string, fallback: number): number {
   const value = process.env[name];
   if (value === undefined || value === '') return fallback;
@@ -43,6 +52,7 @@ function parseSeconds(name: string, fallback: number): number {
 const sizes = parseSizes(process.env.BENCH_FLEET_SIZES);
 const windowSeconds = parseSeconds('BENCH_FLEET_SECONDS', 20);
 const coldStartTimeoutMs = parseSeconds('BENCH_FLEET_COLD_START_SECONDS', 60) * 1000;
+const routingShare = parseShare(process.env.BENCH_FLEET_ROUTING_SHARE);
 const profileDir = process.env.BENCH_FLEET_CPU_PROFILE_DIR;
 const cpuProfileDir = profileDir === undefined || profileDir === '' ? null : resolve(profileDir);
 const entry = process.env.BENCH_FLEET_COORDINATOR_JS;
@@ -55,8 +65,8 @@ log(`machine: ${machine.cpus} x ${machine.cpuModel}, Node.js ${machine.node}, lo
 
 const results: FleetRunResult[] = [];
 for (const engines of sizes) {
-  log(`${engines} engines, ${engines * 10} placements, ${windowSeconds} s window (load average ${round(loadavg()[0] ?? Number.NaN)}):`);
-  results.push(await runFleetSize({ engines, windowSeconds, coldStartTimeoutMs, modelFile: DEMO_MODEL, cpuProfileDir, compiledEntry, log }));
+  log(`${engines} engines (${Math.round(engines * routingShare)} serving predictions), ${engines * 10} placements, ${windowSeconds} s window (load average ${round(loadavg()[0] ?? Number.NaN)}):`);
+  results.push(await runFleetSize({ engines, windowSeconds, coldStartTimeoutMs, modelFile: DEMO_MODEL, cpuProfileDir, compiledEntry, routingShare, log }));
 }
 
 log('');
@@ -65,7 +75,7 @@ for (const result of results) {
   const samples = result.steady?.errorSamples ?? [];
   if (samples.length > 0) log(`errors at ${result.engines} engines: ${samples.join(' | ')}`);
 }
-log(JSON.stringify({ machine, windowSeconds, sizes: results.map(roundDeep) }));
+log(JSON.stringify({ machine, windowSeconds, routingShare, sizes: results.map(roundDeep) }));
 
 function formatTable(rows: FleetRunResult[]): string[] {
   const lines = [TABLE_HEADER, ...rows.map(formatRow)].map((cells) => `| ${cells.join(' | ')} |`);

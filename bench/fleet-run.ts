@@ -72,6 +72,8 @@ export interface DownFigures {
   routingPropagationMs: number;
   /** Report latency p99 while the fleet fetched that new table. */
   afterDownP99Ms: number;
+  /** Replies that carried a routing table from the first stop until the fleet held the new table. */
+  repliesWithRouting: number;
 }
 
 /** Engines whose reporting stops in the down-detection check. */
@@ -127,7 +129,7 @@ async function measure(session: FleetSession, options: FleetRunOptions): Promise
   const steady = steadyFigures({ engines: options.engines, engineDownAfterMs: session.engineDownAfterMs, reportTimeoutMs: session.reportTimeoutMs, window, before, after, clusterStatusBytes: status.bytes, replySizes: session.simulator.replySizes() });
 
   const down = await checkDownDetection(session, options.engines);
-  options.log(`  down detection: ${down.detectionMs.map((ms) => `${ms} ms`).join(', ')}; the new table reached every running engine ${down.routingPropagationMs} ms after the last down event`);
+  options.log(`  down detection: ${down.detectionMs.map((ms) => `${ms} ms`).join(', ')}; the new table reached every running engine that wants it ${down.routingPropagationMs} ms after the last down event, in ${down.repliesWithRouting} replies`);
   return { steady, down };
 }
 
@@ -158,8 +160,9 @@ async function checkDownDetection(session: FleetSession, engineCount: number): P
     await sleep(100);
   }
   const routingPropagationMs = simulator.routingConvergence(revision).lastReceivedAt - Math.max(...downEvents);
-  const latencies = [...simulator.endWindow().latenciesMs].sort((left, right) => left - right);
-  return { downAfterMs: session.engineDownAfterMs, detectionMs, routingPropagationMs, afterDownP99Ms: percentile(latencies, 0.99) };
+  const window = simulator.endWindow();
+  const latencies = [...window.latenciesMs].sort((left, right) => left - right);
+  return { downAfterMs: session.engineDownAfterMs, detectionMs, routingPropagationMs, afterDownP99Ms: percentile(latencies, 0.99), repliesWithRouting: window.repliesWithRouting };
 }
 
 function stoppedEngines(engineCount: number): number[] {

@@ -24,6 +24,8 @@ export interface SessionOptions {
   cpuProfileDir: string | null;
   /** Compiled CLI entry (such as dist/cli/main.js) to run the coordinator from; null runs the sources through tsx. */
   compiledEntry: string | null;
+  /** Share of the simulated engines, from 0 to 1, that serve /v1/predict and so want the routing table. */
+  routingShare: number;
   log: (line: string) => void;
 }
 
@@ -109,7 +111,7 @@ export class FleetSession {
       if (pid === undefined) throw new Error('The coordinator process has no pid; it failed to start.');
       const meter = new ProcessMeter(pid);
       const modelVersion = createHash('sha256').update(readFileSync(options.modelFile)).digest('hex');
-      const simulator = new FleetSimulator({ coordinatorUrl: url, token, addresses: layout.addresses, modelVersion, intervalMs: CONFIG_DEFAULTS.timing.heartbeatIntervalMs, timeoutMs: timing.reportTimeoutMs });
+      const simulator = new FleetSimulator({ coordinatorUrl: url, token, addresses: layout.addresses, modelVersion, intervalMs: CONFIG_DEFAULTS.timing.heartbeatIntervalMs, timeoutMs: timing.reportTimeoutMs, routingShare: options.routingShare });
       const downAfterMs = timing.engineDownAfterMs ?? CONFIG_DEFAULTS.timing.engineDownAfterMs;
       return new FleetSession(url, meter, simulator, meter.read(), downAfterMs, timing.reportTimeoutMs, coordinator, workDir, options);
     } catch (error) {

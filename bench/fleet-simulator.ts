@@ -22,6 +22,8 @@ export interface SimulatorOptions {
   intervalMs: number;
   /** Timeout of one report, from sending to the last byte of the reply, in milliseconds. */
   timeoutMs: number;
+  /** Share of the engines, from 0 to 1, that serve /v1/predict and so ask for the routing table. */
+  routingShare: number;
 }
 
 /** Counters and samples the simulator collected between `beginWindow()` and `endWindow()`. */
@@ -76,6 +78,7 @@ class SimulatedEngine {
     readonly serverIndex: number,
     readonly address: string,
     readonly pool: Pool,
+    readonly wantsRouting: boolean,
   ) {}
 }
 
@@ -92,7 +95,12 @@ export class FleetSimulator {
   private leanReaderChecked = false;
 
   constructor(private readonly options: SimulatorOptions) {
-    this.engines = options.addresses.map((address, serverIndex) => new SimulatedEngine(serverIndex, address, new Pool(options.coordinatorUrl, { connections: 1, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: options.timeoutMs } })));
+    this.engines = options.addresses.map((address, serverIndex) => {
+      const pool = new Pool(options.coordinatorUrl, { connections: 1, pipelining: 1, keepAliveTimeout: 30_000, connect: { timeout: options.timeoutMs } });
+      // Spreads the engines that want routing evenly over the server indexes.
+      const wantsRouting = Math.floor((serverIndex + 1) * options.routingShare) > Math.floor(serverIndex * options.routingShare);
+      return new SimulatedEngine(serverIndex, address, pool, wantsRouting);
+    });
   }
 
   /**
@@ -126,9 +134,9 @@ export class FleetSimulator {
     return { withRoutingBytes: this.maxRoutingReplyBytes, plainBytes: this.plainReplyBytes };
   }
 
-  /** Returns whether every running engine has received routing revision `revision`, and when the last of them received it. */
+  /** Returns whether every running engine that wants routing has received revision `revision`, and when the last of them received it. */
   routingConvergence(revision: number): { converged: boolean; lastReceivedAt: number } {
-    const running = this.engines.filter((engine) => !engine.stopped);
+    const running = this.engines.filter((engine) => !engine.stopped && engine.wantsRouting);
     const converged = running.every((engine) => engine.routingRevision === revision);
     return { converged, lastReceivedAt: Math.max(...running.map((engine) => engine.routingReceivedAt)) };
   }
@@ -297,6 +305,7 @@ function buildReport(engine: SimulatedEngine): EngineReport {
     replicas: engine.replicas,
     routingRevision: engine.routingRevision,
     assignmentsHash: engine.assignmentsHash,
+    wantsRouting: engine.wantsRouting,
   };
 }
 

@@ -74,7 +74,9 @@ export class ClusterState {
     const assignmentsHash = fingerprint(assignments.map((assignment) => `${assignment.model.id}:${assignment.configHash}`));
     // A table built before the other engines report again would list no replicas on them.
     // So engines keep their previous table until every engine has reported to this coordinator.
-    const routing = this.routingSettled() ? this.routingWire() : null;
+    // Engines that do not serve predictions never get one, which keeps a routing change
+    // from being sent to the whole fleet.
+    const routing = (report.wantsRouting ?? true) && this.routingSettled() ? this.routingWire() : null;
     return {
       ...(assignmentsHash !== report.assignmentsHash ? { assignments } : {}),
       assignmentsHash,

@@ -27,4 +27,5 @@ export const engineReportSchema = z.object({
   replicas: z.array(replicaSchema).max(10_000),
   routingRevision: z.number().nonnegative(),
   assignmentsHash: z.string().max(100),
+  wantsRouting: z.boolean().optional(),
 });

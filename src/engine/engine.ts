@@ -135,6 +135,7 @@ export class Engine {
       replicas: this.manager.report(),
       routingRevision: this.routing?.revision ?? 0,
       assignmentsHash: this.assignmentsHash,
+      wantsRouting: this.settings.servePredict,
     };
   }
 

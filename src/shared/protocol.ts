@@ -39,6 +39,11 @@ export interface EngineReport {
   routingRevision: number;
   /** Fingerprint of the assignments the engine has; '' before the first assignments. */
   assignmentsHash: string;
+  /**
+   * Whether the engine needs the routing table: only an engine that serves
+   * /v1/predict does. Absent means true, the behaviour of engines that do not send it.
+   */
+  wantsRouting?: boolean;
 }
 
 export interface Assignment {

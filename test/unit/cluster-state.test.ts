@@ -65,6 +65,18 @@ describe('ClusterState', () => {
     store.close();
   });
 
+  it('sends routing only to engines that want it', () => {
+    const { store, state } = openState('wants-routing');
+    const silent = state.handleReport(report(0, [replica('basic', 'ready')], { wantsRouting: false }));
+    const serving = state.handleReport(report(1, [replica('second-0', 'ready')], { wantsRouting: true }));
+    const older = state.handleReport(report(1, [replica('second-0', 'ready')]));
+    assert.ok(silent.assignments !== undefined, 'assignments still go to every engine');
+    assert.equal(silent.routing, undefined);
+    assert.ok(serving.routing !== undefined);
+    assert.ok(older.routing !== undefined, 'a report without the field gets the table');
+    store.close();
+  });
+
   it('marks a silent engine down and drops its replicas from routing', () => {
     const { store, state } = openState('sweep');
     const reportedAt = Date.now();
