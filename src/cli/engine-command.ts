@@ -1,13 +1,13 @@
 import { resolve, join } from 'node:path';
 import { Option, type Command } from 'commander';
-import { CONFIG_DEFAULTS } from '../config/defaults.js';
+import { CONFIG_DEFAULTS, defaultServerPort } from '../config/defaults.js';
 import { Engine } from '../engine/engine.js';
 import type { EngineSettings } from '../engine/settings.js';
 import { INFERENCE_HOSTS, type InferenceHost } from '../runtime/session.js';
 import { defaultSourceSettings } from '../sources/index.js';
 import { createLogger } from '../shared/logger.js';
 import { closeOnSignals, flushAndExit } from './lifecycle.js';
-import { checkHttpUrl, parseNonNegativeInteger, parsePort, parseThreads, resolveLogLevel, resolveToken } from './options.js';
+import { checkHttpUrl, parseAdvertise, parseNonNegativeInteger, parsePort, parseThreads, resolveLogLevel, resolveToken } from './options.js';
 import { addTlsOptions, tlsFromFlags, type TlsFlags } from './tls-options.js';
 
 interface EngineFlags extends TlsFlags {
@@ -15,7 +15,7 @@ interface EngineFlags extends TlsFlags {
   server: number;
   host: string;
   port?: number;
-  advertise?: string;
+  advertise?: { address: string; port: number };
   token?: string;
   dataDir: string;
   driveUrl?: string;
@@ -35,8 +35,8 @@ export function registerEngineCommand(program: Command): void {
     .requiredOption('--coordinator <url>', 'URL of the coordinator, for example http://10.0.0.1:8080 (or CASCADE_COORDINATOR)', process.env.CASCADE_COORDINATOR)
     .requiredOption('--server <index>', 'index N of the [Servers.N] table this engine serves', parseNonNegativeInteger)
     .option('--host <address>', 'address to listen on', '127.0.0.1')
-    .option('--port <port>', 'port to listen on (default: 7100 + server index)', parsePort)
-    .option('--advertise <host:port>', 'address the coordinator and other engines use to reach this engine (default: host:port)')
+    .option('--port <port>', 'port to listen on (default: the --advertise port, else 7100 + server index)', parsePort)
+    .option('--advertise <host:port>', 'address the coordinator and other engines use to reach this engine (default: host:port); its port is also the listening port unless --port is given', parseAdvertise)
     .option('--token <secret>', 'cluster token (default: CASCADE_TOKEN)')
     .option('--data-dir <path>', 'folder of the model cache', CONFIG_DEFAULTS.coordinator.dataDir)
     .option('--drive-url <url>', 'base URL of the Google Drive download endpoint')
@@ -61,8 +61,9 @@ function toSettings(flags: EngineFlags): EngineSettings {
   return {
     serverIndex: flags.server,
     host: flags.host,
-    port: flags.port ?? 7100 + flags.server,
-    advertiseAddress: flags.advertise ?? null,
+    // Without --port, the engine listens where it tells others to call it.
+    port: flags.port ?? flags.advertise?.port ?? defaultServerPort(flags.server),
+    advertiseAddress: flags.advertise?.address ?? null,
     coordinatorUrl: checkHttpUrl('--coordinator', flags.coordinator),
     token: resolveToken(flags.token),
     heartbeatIntervalMs: CONFIG_DEFAULTS.timing.heartbeatIntervalMs,

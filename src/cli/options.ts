@@ -46,6 +46,16 @@ export function checkHttpUrl(flag: string, value: string): string {
   return value;
 }
 
+/** Parses an --advertise value, host:port or [ipv6]:port, into its parts. */
+export function parseAdvertise(value: string): { address: string; port: number } {
+  const match = /^(\[[^\]]+\]|[^:\[\]]+):(\d+)$/.exec(value);
+  const port = Number(match?.[2]);
+  if (match === null || !Number.isInteger(port) || port < 1 || port > 65535) {
+    throw new InvalidArgumentError(`'${value}' is not host:port; give the address other machines reach this engine at, for example 10.0.0.11:7100.`);
+  }
+  return { address: value, port };
+}
+
 export function collect(value: string, previous: string[]): string[] {
   return [...previous, value];
 }

@@ -116,6 +116,24 @@ describe('cascade CLI', () => {
     assert.match(result.output, /--coordinator '127\.0\.0\.1:18080' is not an http or https URL/);
   });
 
+  it('engine listens on the --advertise port', async () => {
+    const port = await freePort('127.0.0.6');
+    const unusedCoordinator = `http://127.0.0.1:${await freePort()}`;
+    const engine = startCli(['engine', '--server', '0', '--coordinator', unusedCoordinator, '--token', 't', '--host', '127.0.0.6', '--advertise', `127.0.0.6:${port}`, '--data-dir', join(folder, 'advertise')]);
+    try {
+      await waitUntil('the engine to listen on the advertised port', () => portIsOpen(port, '127.0.0.6'), 30_000);
+    } finally {
+      await stopProcess(engine);
+    }
+    assert.match(engine.output(), new RegExp(`"address":"127\\.0\\.0\\.6:${port}"`));
+  });
+
+  it('engine rejects an --advertise without a port', async () => {
+    const result = await runCli(['engine', '--server', '0', '--coordinator', 'http://127.0.0.1:1', '--advertise', '10.0.0.11']);
+    assert.equal(result.code, 1, result.output);
+    assert.match(result.output, /'10\.0\.0\.11' is not host:port/);
+  });
+
   it('prints help for every command', async () => {
     for (const command of ['up', 'coordinator', 'engine', 'inspect', 'config']) {
       const result = await runCli([command, '--help']);
