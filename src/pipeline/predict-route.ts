@@ -19,32 +19,41 @@ export interface PredictRouteDeps {
   routingSettled?: () => Promise<void>;
 }
 
+/** How a client sends a photo, for the messages of every error about the request's form. */
+const HOW_TO_SEND = "send multipart/form-data with one file field 'image' (curl -F image=@photo.jpg), or the file itself as the body with an image/* content type such as image/jpeg, or application/octet-stream";
+
 /**
  * Registers `POST /v1/predict`: read the image (multipart field `image` or a raw image/*
  * body), validate and decode it once, run the cascade, and return the clients' format.
  */
 export async function registerPredictRoute(app: HttpServer, deps: PredictRouteDeps): Promise<void> {
-  // The size check is in findImagePart. The plugin checks the truncation flag only while
-  // chunks arrive, so a file cut at a chunk boundary would reach the model.
-  await app.register(multipart, { limits: { ...MULTIPART_LIMITS, fileSize: deps.limits().maxBodyBytes }, throwFileSizeLimit: false });
-  acceptBuffers(app, [/^image\/.+/, 'application/octet-stream']);
+  // A scope of its own, with only the image parsers: a photo sent as application/json
+  // gets a 415 that says how to send it, not a JSON parse error from the server's parser.
+  await app.register(async (scope: HttpServer) => {
+    scope.removeAllContentTypeParsers();
+    // The size check is in findImagePart. The plugin checks the truncation flag only while
+    // chunks arrive, so a file cut at a chunk boundary would reach the model.
+    await scope.register(multipart, { limits: MULTIPART_LIMITS, throwFileSizeLimit: false });
+    acceptBuffers(scope, [/^image\/.+/, 'application/octet-stream']);
+    scope.addContentTypeParser('*', (request, _payload, done) => done(unsupportedType(request.headers['content-type'] ?? '')));
 
-  app.post(PREDICT_PATH, async (request) => {
-    const bytes = await readImageBytes(request, deps.limits());
-    const image = await decodeImage(bytes, deps.limits());
-    await deps.routingSettled?.();
-    return deps.pipeline.predict(image, request.id);
+    scope.post(PREDICT_PATH, async (request) => {
+      const bytes = await readImageBytes(request, deps.limits());
+      const image = await decodeImage(bytes, deps.limits());
+      await deps.routingSettled?.();
+      return deps.pipeline.predict(image, request.id);
+    });
   });
+}
+
+function unsupportedType(contentType: string): CascadeError {
+  return new CascadeError('IMAGE_UNSUPPORTED_TYPE', `The content type '${contentType}' is not accepted; ${HOW_TO_SEND}.`, { contentType });
 }
 
 async function readImageBytes(request: FastifyRequest, limits: ImageLimits): Promise<Buffer> {
   if (request.isMultipart()) return readMultipartImage(request, limits);
   if (Buffer.isBuffer(request.body)) return request.body;
-  const contentType = request.headers['content-type'];
-  if (contentType !== undefined) {
-    throw new CascadeError('IMAGE_UNSUPPORTED_TYPE', `The content type '${contentType}' is not accepted; send multipart/form-data with a file field 'image', or the file itself with Content-Type image/jpeg, image/png or image/webp.`, { contentType });
-  }
-  throw new CascadeError('IMAGE_MISSING', `No image in the request; send multipart/form-data with a file field 'image', or the file itself as the body with Content-Type image/jpeg, image/png or image/webp.`);
+  throw new CascadeError('IMAGE_MISSING', `No image in the request; ${HOW_TO_SEND}.`);
 }
 
 async function readMultipartImage(request: FastifyRequest, limits: ImageLimits): Promise<Buffer> {
@@ -55,8 +64,14 @@ async function readMultipartImage(request: FastifyRequest, limits: ImageLimits):
   }
 }
 
+/**
+ * Reads every part, so that a second file after the image is rejected (by the files
+ * limit) instead of being ignored. The size limit is read per request, because the
+ * coordinator may change it while the process runs.
+ */
 async function findImagePart(request: FastifyRequest, limits: ImageLimits): Promise<Buffer> {
-  for await (const part of request.parts()) {
+  let image: Buffer | null = null;
+  for await (const part of request.parts({ limits: { ...MULTIPART_LIMITS, fileSize: limits.maxBodyBytes } })) {
     if (part.type !== 'file') continue;
     if (part.fieldname !== 'image') {
       part.file.resume();
@@ -67,9 +82,10 @@ async function findImagePart(request: FastifyRequest, limits: ImageLimits): Prom
     if (part.file.truncated) {
       throw new CascadeError('BODY_TOO_LARGE', `The uploaded image '${part.filename}' is larger than the limit of ${limits.maxBodyBytes} bytes; send a smaller image or raise max_body_bytes in the [Limits] table.`, { filename: part.filename, maxBodyBytes: limits.maxBodyBytes });
     }
-    return bytes;
+    image = bytes;
   }
-  throw new CascadeError('IMAGE_MISSING', `The multipart request has no file field named 'image'; send the photo as -F image=@photo.jpg.`);
+  if (image === null) throw new CascadeError('IMAGE_MISSING', `The multipart request has no file field named 'image'; send the photo as -F image=@photo.jpg.`);
+  return image;
 }
 
 /**
@@ -87,7 +103,7 @@ function describeMultipartError(error: unknown): CascadeError {
     case 'FST_PARTS_LIMIT':
       return new CascadeError('REQUEST_INVALID', `The multipart request carries more than ${MULTIPART_LIMITS.fields} text fields; send only the photo, in the field 'image'.`, { maxFields: MULTIPART_LIMITS.fields });
     default:
-      return new CascadeError('REQUEST_INVALID', `The multipart body could not be read (${describeError(error)}); send multipart/form-data with one file field 'image', as curl -F image=@photo.jpg does.`);
+      return new CascadeError('REQUEST_INVALID', `The multipart body could not be read (${describeError(error)}); ${HOW_TO_SEND}.`);
   }
 }
 

@@ -91,7 +91,7 @@ function toCascadeError(error: FastifyError | CascadeError | Error, request: Fas
     case 'FST_ERR_CTP_BODY_TOO_LARGE':
       return new CascadeError('BODY_TOO_LARGE', `The request body (${length ?? 'unknown'} bytes) is larger than the limit of ${request.routeOptions.bodyLimit ?? 'the configured'} bytes; send a smaller image or raise max_body_bytes in the [Limits] table.`, { contentLength: length, maxBodyBytes: request.routeOptions.bodyLimit });
     case 'FST_ERR_CTP_INVALID_MEDIA_TYPE':
-      return new CascadeError('IMAGE_UNSUPPORTED_TYPE', `The content type '${request.headers['content-type'] ?? '(none)'}' is not accepted; send multipart/form-data with an 'image' field or a raw body with an image/* content type.`, { contentType: request.headers['content-type'] ?? null });
+      return new CascadeError('IMAGE_UNSUPPORTED_TYPE', `The content type '${request.headers['content-type'] ?? '(none)'}' is not accepted by ${request.method} ${request.url}; docs/api.md lists what each route takes.`, { contentType: request.headers['content-type'] ?? null });
     case 'FST_ERR_CTP_EMPTY_JSON_BODY':
     case 'FST_ERR_CTP_INVALID_JSON_BODY':
     case 'FST_ERR_VALIDATION':

@@ -123,6 +123,32 @@ describe('POST /v1/predict body reading', () => {
     }
   });
 
+  it('rejects a second image field', async () => {
+    const chunks = [...filePart('image', 'first.jpg', PHOTO), ...filePart('image', 'second.jpg', PHOTO), CLOSING];
+    const { status, body } = await postChunks(app, chunks);
+    assert.equal(status, 400, JSON.stringify(body));
+    assert.equal(body.code, 'REQUEST_INVALID');
+    assert.match(String(body.message), /more than 1 file/);
+  });
+
+  it('answers 415 for a photo sent as JSON', async () => {
+    const types = ['application/json', 'text/plain', 'application/x-www-form-urlencoded'];
+    for (const contentType of types) {
+      const response = await app.inject({ method: 'POST', url: '/v1/predict', headers: { 'content-type': contentType }, payload: PHOTO });
+      const body = response.json() as Record<string, unknown>;
+      assert.equal(response.statusCode, 415, `${contentType}: ${response.body}`);
+      assert.equal(body.code, 'IMAGE_UNSUPPORTED_TYPE', contentType);
+      assert.ok(String(body.message).includes(`'${contentType}'`), String(body.message));
+      assert.match(String(body.message), /-F image=@photo\.jpg.*image\/\* content type/);
+    }
+  });
+
+  it('accepts application/octet-stream', async () => {
+    const response = await app.inject({ method: 'POST', url: '/v1/predict', headers: { 'content-type': 'application/octet-stream' }, payload: PHOTO });
+    assert.equal(response.statusCode, 200, response.body);
+    assert.equal((response.json() as Record<string, unknown>).category, '600x450');
+  });
+
   it('answers 405 for GET', async () => {
     const response = await app.inject({ method: 'GET', url: '/v1/predict' });
     const body = response.json() as Record<string, unknown>;
