@@ -117,9 +117,11 @@ export function buildModelConfig(base: ModelBase, flags: ModelFlags, hints: Mode
   const scaling = resolveScaling(flags, entry, hints, notes);
   const labels = resolveLabels(flags, entry);
   const [height, width] = flags.inputSize ?? [entry?.preprocessing.height ?? null, entry?.preprocessing.width ?? null];
+  // A loaded entry has every default filled in, so a value equal to the default is
+  // reported as the default: the entry may not have set it.
   const pick = <T>(flag: T | undefined, fromEntry: T | undefined, fallback: T): [T, SettingOrigin] => {
     if (flag !== undefined) return [flag, 'flag'];
-    if (fromEntry !== undefined) return [fromEntry, 'config'];
+    if (fromEntry !== undefined && fromEntry !== fallback) return [fromEntry, 'config'];
     return [fallback, 'default'];
   };
   const [resize, resizeOrigin] = pick(flags.resize, entry?.preprocessing.resize, CONFIG_DEFAULTS.model.resize);
