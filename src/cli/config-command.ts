@@ -7,6 +7,7 @@ import { renderModelsToml, renderServersToml } from '../config/render.js';
 import { DATABASE_FILE, StateStore } from '../store/state-store.js';
 import { CascadeError } from '../shared/errors.js';
 import { silentLogger } from '../shared/logger.js';
+import { registerConfigApply } from './config-apply.js';
 import { collect } from './options.js';
 
 interface ExportFlags {
@@ -15,7 +16,8 @@ interface ExportFlags {
 }
 
 export function registerConfigCommand(program: Command): void {
-  const config = program.command('config').description('Check and export cluster configuration');
+  const config = program.command('config').description('Check, apply and export cluster configuration');
+  registerConfigApply(config);
 
   config
     .command('export')

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { buildModel } from './models.js';
 import { checkParents, checkUniqueCategories, resolveCategory, type CategoryChoice, type LocatedModel, type ParentReference } from './check.js';
 import { configInvalidError, type ConfigIssue } from './issues.js';
-import { locateConfigFiles, readConfigFile, type ConfigFileRef, type ParsedConfigFile } from './locate.js';
+import { locateConfigFiles, parseConfigText, readConfigFile, type ConfigFileRef, type ParsedConfigFile, type ReadResult } from './locate.js';
 import { basicTableSchema, coordinatorTableSchema, secondTableSchema } from './schema.js';
 import { buildServers, buildSettings, missingTableIssue } from './sections.js';
 import type { ClusterConfig, CoordinatorConfig } from './types.js';
@@ -46,12 +46,36 @@ export function loadClusterConfig(paths: readonly string[], options: LoadOptions
   return deepFreeze(overridden);
 }
 
+/** A configuration file received as text, for example over the coordinator's API. */
+export interface ConfigText {
+  /** Name shown in messages, such as models.toml. */
+  name: string;
+  text: string;
+}
+
+/**
+ * Loads and validates a configuration given as texts instead of files. Relative paths
+ * in it resolve against `cwd`, so senders should write local paths absolute, as
+ * `renderModelsToml` does.
+ */
+export function loadClusterConfigFromTexts(texts: readonly ConfigText[], options: LoadOptions = {}): ClusterConfig {
+  const cwd = options.cwd ?? process.cwd();
+  const fileOrder = texts.map((entry) => entry.name);
+  const results = texts.map((entry) => parseConfigText({ displayPath: entry.name, absolutePath: path.join(cwd, entry.name) }, entry.text));
+  const files = collectParsed(results, fileOrder);
+  const config = buildConfig(files, cwd, fileOrder);
+  return deepFreeze(applyOverrides(config, options.overrides ?? {}, cwd, fileOrder));
+}
+
 /** Parses every file; syntax errors of all files are thrown together. */
 function parseFiles(refs: readonly ConfigFileRef[], fileOrder: readonly string[]): ParsedConfigFile[] {
+  return collectParsed(refs.map((ref) => readConfigFile(ref)), fileOrder);
+}
+
+function collectParsed(results: readonly ReadResult[], fileOrder: readonly string[]): ParsedConfigFile[] {
   const files: ParsedConfigFile[] = [];
   const issues: ConfigIssue[] = [];
-  for (const ref of refs) {
-    const result = readConfigFile(ref);
+  for (const result of results) {
     if (result.file !== null) files.push(result.file);
     else issues.push(result.issue);
   }

@@ -92,7 +92,11 @@ export function readConfigFile(ref: ConfigFileRef): ReadResult {
     const reason = error instanceof Error ? error.message : String(error);
     return { file: null, issue: { file: ref.displayPath, line: null, key: null, message: `cannot be read (${reason}); check its permissions` } };
   }
+  return parseConfigText(ref, text);
+}
 
+/** Parses the text of one file; a syntax error becomes an issue with its line. */
+export function parseConfigText(ref: ConfigFileRef, text: string): ReadResult {
   try {
     const data = parse(text, { integersAsBigInt: false });
     const lines = indexKeyLines(text);

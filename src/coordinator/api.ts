@@ -8,6 +8,9 @@ import { REPORT_PATH, type EngineReport } from '../shared/protocol.js';
 import { splitAddress, type ClusterState } from './cluster-state.js';
 import { engineReportSchema } from './report-schema.js';
 import { registerPredictRoute } from '../pipeline/predict-route.js';
+import { loadClusterConfigFromTexts } from '../config/load.js';
+import type { ClusterConfig } from '../config/types.js';
+import { CONFIG_PATH, configApplySchema, type ConfigChange } from './config-schema.js';
 
 export interface CoordinatorApiDeps {
   state: ClusterState;
@@ -19,6 +22,7 @@ export interface CoordinatorApiDeps {
   /** False once shutdown has begun, so load balancers stop sending traffic. */
   accepting: () => boolean;
   routingSettled: () => Promise<void>;
+  applyConfig: (config: ClusterConfig, source: string) => ConfigChange;
 }
 
 /** Builds the coordinator's HTTP API: prediction, health, readiness, status and engine reports. */
@@ -34,6 +38,15 @@ export async function buildCoordinatorApi(deps: CoordinatorApiDeps): Promise<Htt
     return reply.code(readiness.ready ? 200 : 503).send(readiness);
   });
   app.get('/v1/cluster', async () => describeCluster(deps));
+
+  app.post(CONFIG_PATH, { bodyLimit: 4 * 1024 * 1024 }, async (request) => {
+    const body = configApplySchema.safeParse(request.body);
+    if (!body.success) {
+      throw new CascadeError('REQUEST_INVALID', `The configuration request is invalid: ${body.error.issues[0]?.message ?? 'unknown problem'}; send it with cascade config apply.`);
+    }
+    const config = loadClusterConfigFromTexts(body.data.files);
+    return deps.applyConfig(config, `${body.data.files.map((file) => file.name).join(', ')} sent by ${request.ip}`);
+  });
 
   app.post(REPORT_PATH, { bodyLimit: 4 * 1024 * 1024 }, async (request, reply) => {
     const report = withReachableHost(parseReport(request.body), request.ip);

@@ -5,6 +5,7 @@ import { CascadeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Assignment, EngineReport, ReportReply, RouteEntry, RoutingTable } from '../shared/protocol.js';
 import { compactRoutingTable, type RoutingWire } from '../shared/routing-wire.js';
+import type { ConfigChange } from './config-schema.js';
 
 /** Replaced engine ids kept per server. */
 const MAX_REPLACED_IDS = 16;
@@ -53,6 +54,33 @@ export class ClusterState {
 
   get cluster(): ClusterConfig {
     return this.config;
+  }
+
+  /**
+   * Replaces the desired cluster while the coordinator runs. Each engine gets its new
+   * assignments with its next reply and loads, swaps or unloads models from there.
+   * Returns the ids of the models added, changed and removed.
+   */
+  replaceConfig(config: ClusterConfig): ConfigChange {
+    const before = this.modelFingerprints();
+    this.config = config;
+    this.configHashes.clear();
+    this.hashModels();
+    for (const serverIndex of [...this.engines.keys()]) {
+      if (!config.servers.some((server) => server.index === serverIndex)) this.engines.delete(serverIndex);
+    }
+    this.invalidateRouting();
+    const after = this.modelFingerprints();
+    return {
+      added: [...after.keys()].filter((id) => !before.has(id)),
+      changed: [...after].filter(([id, fingerprint]) => before.has(id) && before.get(id) !== fingerprint).map(([id]) => id),
+      removed: [...before.keys()].filter((id) => !after.has(id)),
+    };
+  }
+
+  /** Per model id: its config hash and its placement, which together say whether it changed. */
+  private modelFingerprints(): Map<string, string> {
+    return new Map(this.models().map((model) => [model.id, `${this.configHashes.get(model.id) ?? ''}@${model.parents.join(',')}`]));
   }
 
   /** Records one engine report and returns what the engine should hold. */

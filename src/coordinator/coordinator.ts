@@ -7,6 +7,7 @@ import type { HttpServer } from '../shared/http.js';
 import type { Logger } from '../shared/logger.js';
 import { schemeFor, type TlsMaterial } from '../shared/tls.js';
 import { buildCoordinatorApi } from './api.js';
+import type { ConfigChange } from './config-schema.js';
 import { ClusterState } from './cluster-state.js';
 import { EngineClient } from '../pipeline/engine-client.js';
 import { routesFrom } from '../pipeline/routes.js';
@@ -31,6 +32,7 @@ export interface CoordinatorSettings {
  */
 export class Coordinator {
   private store: StateStore | null = null;
+  private state: ClusterState | null = null;
   private app: HttpServer | null = null;
   private client: EngineClient | null = null;
   private sweepTimer: NodeJS.Timeout | null = null;
@@ -50,12 +52,23 @@ export class Coordinator {
     this.store = store;
     const cluster = this.resolveCluster(store);
     const state = new ClusterState(store, cluster, this.logger);
+    this.state = state;
     const client = new EngineClient({ token: this.settings.token, timeoutMs: cluster.timing.inferenceTimeoutMs, connectionsPerEngine: 64, tls: this.settings.tls });
     this.client = client;
     const executor = new RemoteExecutor(client, () => state.routingTable(), this.logger);
     const pipeline = new CascadePipeline(executor, () => routesFrom(state.routingTable()));
     const settled = waitForReports(state);
-    const app = await buildCoordinatorApi({ state, store, pipeline, logger: this.logger, token: this.settings.token, tls: this.settings.tls, accepting: () => this.accepting, routingSettled: () => settled });
+    const app = await buildCoordinatorApi({
+      state,
+      store,
+      pipeline,
+      logger: this.logger,
+      token: this.settings.token,
+      tls: this.settings.tls,
+      accepting: () => this.accepting,
+      routingSettled: () => settled,
+      applyConfig: (config, source) => this.applyConfig(config, source),
+    });
     this.app = app;
 
     const host = this.settings.host ?? cluster.coordinator.host;
@@ -67,6 +80,22 @@ export class Coordinator {
     this.listenUrl = `${schemeFor(this.settings.tls)}://${formatHost(host)}:${this.boundPort(port)}`;
     this.logger.info({ url: this.listenUrl, dataDir: this.settings.dataDir, servers: cluster.servers.length, models: 1 + cluster.second.length }, 'coordinator listening');
     return this.listenUrl;
+  }
+
+  /**
+   * Makes `config` the desired cluster without a restart and stores it. The running
+   * coordinator keeps its own [Coordinator] settings (address, data folder): they are
+   * fixed while it listens.
+   */
+  applyConfig(config: ClusterConfig, source: string): ConfigChange {
+    const { store, state } = this;
+    if (store === null || state === null) throw new CascadeError('SHUTTING_DOWN', 'The coordinator is not running; start it before applying a configuration.');
+    const kept: ClusterConfig = { ...config, coordinator: state.cluster.coordinator };
+    store.applyConfig(kept, `configuration applied from ${source}`);
+    const change = state.replaceConfig(store.loadCluster() ?? kept);
+    this.client?.setTimeout(kept.timing.inferenceTimeoutMs);
+    this.logger.info({ source, ...change }, 'configuration applied');
+    return change;
   }
 
   /** Fails readiness, drains in-flight requests, then closes clients and the database. Safe to call twice. */

@@ -10,8 +10,8 @@ export interface ErrorDefinition {
 }
 
 export const ERROR_CATALOGUE = {
-  // Configuration (CLI exit, never HTTP).
-  CONFIG_INVALID: { statusCode: 500, summary: 'A configuration file is invalid' },
+  // Configuration: a CLI exit, or the answer to POST /internal/v1/config.
+  CONFIG_INVALID: { statusCode: 422, summary: 'A configuration file is invalid' },
   CONFIG_NOT_FOUND: { statusCode: 500, summary: 'A configuration file does not exist' },
 
   // Request input (4xx).

@@ -1,11 +1,11 @@
 import assert from 'node:assert/strict';
-import { copyFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { request } from 'undici';
-import { EXAMPLE_IMAGES, TestCluster } from '../support/cluster.js';
+import { EXAMPLE_IMAGES, TEST_TOKEN, TestCluster } from '../support/cluster.js';
 import { BEST_MODEL, CATEGORIES_FILE, SKIN_MODEL } from '../support/models.js';
-import { stopProcess, waitUntil } from '../support/processes.js';
+import { runCli, stopProcess, waitUntil } from '../support/processes.js';
 
 const PHOTO = readFileSync(join(EXAMPLE_IMAGES, 'mel', 'ISIC_0025744.jpg'));
 
@@ -91,6 +91,48 @@ describe('model updates', () => {
     const placement = await basicPlacement(cluster.apiUrl);
     assert.equal(placement.state, 'ready');
     assert.doesNotMatch(placement.reason, /previous version/);
+  });
+
+  it('applies a new model without restarting the coordinator', async () => {
+    const coordinatorPid = cluster.coordinator?.child.pid;
+    writeFileSync(join(cluster.configDir, 'models.toml'), modelsToml(BEST_MODEL));
+    const result = await runCli(['config', 'apply', '--config', cluster.configDir, '--coordinator', cluster.apiUrl, '--token', TEST_TOKEN]);
+    assert.equal(result.code, 0, result.output);
+    assert.match(result.output, /added none; changed basic; removed none/);
+    await waitUntil('the original version to serve again', async () => (await predict(cluster.apiUrl)).propability === original.propability);
+    assert.deepEqual(await predict(cluster.apiUrl), original);
+    assert.equal(cluster.coordinator?.child.pid, coordinatorPid);
+    assert.equal(cluster.coordinator?.child.exitCode, null, 'the coordinator kept running');
+  });
+
+  it('rejects an invalid config before sending it', async () => {
+    const broken = join(cluster.dataDir, 'broken-config');
+    mkdirSync(broken, { recursive: true });
+    writeFileSync(join(broken, 'cluster.toml'), `[Servers]\nnumber = 1\n[Servers.0]\nipv4 = "127.0.0.2"\n\n[Basic]\nparent = 4\nmodel = '${BEST_MODEL}'\n`);
+    const result = await runCli(['config', 'apply', '--config', broken, '--coordinator', cluster.apiUrl, '--token', TEST_TOKEN]);
+    assert.equal(result.code, 1, result.output);
+    assert.match(result.output, /CONFIG_INVALID/);
+    assert.match(result.output, /cluster\.toml:7: Basic\.parent/);
+    assert.deepEqual(await predict(cluster.apiUrl), original, 'the cluster is unchanged');
+  });
+
+  it('answers an invalid config over the API with 422', async () => {
+    const response = await request(`${cluster.apiUrl}/internal/v1/config`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${TEST_TOKEN}` },
+      body: JSON.stringify({ files: [{ name: 'models.toml', text: '[Basic]\nparent = 0\nmodel = \n' }] }),
+    });
+    const body = (await response.body.json()) as { code: string; message: string };
+    assert.equal(response.statusCode, 422, JSON.stringify(body));
+    assert.equal(body.code, 'CONFIG_INVALID');
+    assert.match(body.message, /models\.toml:3/);
+    assert.deepEqual(await predict(cluster.apiUrl), original, 'the cluster is unchanged');
+  });
+
+  it('rejects an apply without the token', async () => {
+    const result = await runCli(['config', 'apply', '--config', cluster.configDir, '--coordinator', cluster.apiUrl, '--token', 'wrong-token']);
+    assert.equal(result.code, 1, result.output);
+    assert.match(result.output, /UNAUTHORIZED/);
   });
 
   it('marks a broken file failed when no version was loaded', async () => {

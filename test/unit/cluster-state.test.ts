@@ -65,6 +65,20 @@ describe('ClusterState', () => {
     store.close();
   });
 
+  it('replaces the config while running', () => {
+    const { store, state } = openState('replace');
+    const first = state.handleReport(report(0, [replica('basic', 'ready')]));
+    const [firstSecond, ...otherSecond] = config.second;
+    assert.ok(firstSecond !== undefined);
+    const next = { ...config, basic: { ...config.basic, source: '/models/basic-v2.h5' }, second: otherSecond };
+    const change = state.replaceConfig(next);
+    assert.deepEqual(change, { added: [], changed: ['basic'], removed: [firstSecond.id] });
+    const reply = state.handleReport(report(0, [replica('basic', 'ready')], { assignmentsHash: first.assignmentsHash }));
+    assert.notEqual(reply.assignmentsHash, first.assignmentsHash);
+    assert.equal(reply.assignments?.find((assignment) => assignment.model.id === 'basic')?.model.source, '/models/basic-v2.h5');
+    store.close();
+  });
+
   it('sends routing only to engines that want it', () => {
     const { store, state } = openState('wants-routing');
     const silent = state.handleReport(report(0, [replica('basic', 'ready')], { wantsRouting: false }));

@@ -1,0 +1,71 @@
+import type { Command } from 'commander';
+import { request } from 'undici';
+import { loadClusterConfig } from '../config/load.js';
+import { renderModelsToml, renderServersToml } from '../config/render.js';
+import { CONFIG_PATH, configChangeSchema, errorBodySchema, type ConfigApplyRequest, type ConfigChange } from '../coordinator/config-schema.js';
+import { CascadeError, isErrorCode } from '../shared/errors.js';
+import { createAgent, loadTlsMaterial } from '../shared/tls.js';
+import { checkHttpUrl, collect, resolveToken } from './options.js';
+
+interface ApplyFlags {
+  config: string[];
+  coordinator: string;
+  token?: string;
+  tlsCa?: string;
+}
+
+/** Adds `cascade config apply` to the `config` command. */
+export function registerConfigApply(config: Command): void {
+  config
+    .command('apply')
+    .description('Send new TOML files to a running coordinator: engines load, swap or unload models without a restart')
+    .requiredOption('-c, --config <path>', 'TOML file or folder of TOML files (repeatable)', collect, [])
+    .requiredOption('--coordinator <url>', 'URL of the coordinator, for example http://10.0.0.10:8080 (or CASCADE_COORDINATOR)', process.env.CASCADE_COORDINATOR)
+    .option('--token <secret>', 'cluster token (default: CASCADE_TOKEN)')
+    .option('--tls-ca <file>', 'PEM CA certificate that signed the coordinator\'s certificate, for an https URL')
+    .action(async (flags: ApplyFlags) => applyConfig(flags));
+}
+
+/**
+ * Validates the files here, where their paths and labels files are, then sends them
+ * rendered with absolute paths and inline labels, so the coordinator needs none of them.
+ */
+async function applyConfig(flags: ApplyFlags): Promise<void> {
+  const url = new URL(CONFIG_PATH, checkHttpUrl('--coordinator', flags.coordinator));
+  const cluster = loadClusterConfig(flags.config);
+  const body: ConfigApplyRequest = {
+    files: [
+      { name: 'servers.toml', text: renderServersToml(cluster.servers) },
+      { name: 'models.toml', text: renderModelsToml(cluster) },
+    ],
+  };
+  const tls = loadTlsMaterial({ certFile: null, keyFile: null, caFile: flags.tlsCa ?? null });
+  const agent = createAgent(tls, { connections: 1, connectTimeoutMs: 10_000 });
+  try {
+    const response = await request(url, {
+      method: 'POST',
+      dispatcher: agent,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${resolveToken(flags.token)}` },
+      body: JSON.stringify(body),
+      signal: AbortSignal.timeout(30_000),
+    });
+    const reply: unknown = await response.body.json().catch(() => null);
+    if (response.statusCode !== 200) throw replyError(response.statusCode, reply);
+    const change = configChangeSchema.safeParse(reply);
+    if (!change.success) throw new CascadeError('INTERNAL', `The coordinator at ${url.origin} accepted the configuration but its reply has no list of changes; coordinator and CLI versions may differ.`);
+    process.stdout.write(describeChange(url.origin, change.data));
+  } finally {
+    await agent.close();
+  }
+}
+
+function replyError(statusCode: number, reply: unknown): CascadeError {
+  const body = errorBodySchema.safeParse(reply);
+  if (!body.success) return new CascadeError('INTERNAL', `The coordinator returned HTTP ${statusCode} without an error body.`, { statusCode });
+  return new CascadeError(isErrorCode(body.data.code) ? body.data.code : 'INTERNAL', body.data.message, { statusCode });
+}
+
+function describeChange(origin: string, change: ConfigChange): string {
+  const list = (ids: string[]): string => (ids.length === 0 ? 'none' : ids.join(', '));
+  return `applied to ${origin}: added ${list(change.added)}; changed ${list(change.changed)}; removed ${list(change.removed)}. Engines pick up the change with their next report; GET /v1/cluster shows its progress.\n`;
+}
