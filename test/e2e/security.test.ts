@@ -35,17 +35,19 @@ engine_down_after_ms = 1500
 
 const PHOTO = readFileSync(join(EXAMPLE_IMAGES, 'bkl', 'ISIC_0025030.jpg'));
 
+/** Starts the coordinator and engine 0 only: no model is placed on server 1, so the cluster is ready without it. */
+async function startWithEngineZero(cluster: TestCluster): Promise<void> {
+  await cluster.prepare();
+  await cluster.startCoordinator(true);
+  cluster.startEngine(0);
+  await cluster.waitReady();
+}
+
 describe('cluster token', () => {
   const cluster = new TestCluster([{ host: '127.0.0.2' }, { host: '127.0.0.3' }], MODELS_TOML);
   let intruder: CliProcess | null = null;
 
-  before(async () => {
-    // No model is placed on server 1, so the cluster is ready with engine 0 alone.
-    await cluster.prepare();
-    await cluster.startCoordinator(true);
-    cluster.startEngine(0);
-    await cluster.waitReady();
-  });
+  before(() => startWithEngineZero(cluster));
 
   after(async () => {
     if (intruder !== null) await stopProcess(intruder);
@@ -103,12 +105,7 @@ describe('cluster token', () => {
 describe('two engines for one server', () => {
   const cluster = new TestCluster([{ host: '127.0.0.2' }, { host: '127.0.0.3' }], MODELS_TOML);
 
-  before(async () => {
-    await cluster.prepare();
-    await cluster.startCoordinator(true);
-    cluster.startEngine(0);
-    await cluster.waitReady();
-  });
+  before(() => startWithEngineZero(cluster));
 
   after(async () => {
     await cluster.stop();
