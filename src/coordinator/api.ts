@@ -63,8 +63,9 @@ export async function buildCoordinatorApi(deps: CoordinatorApiDeps): Promise<Htt
 function computeReadiness(deps: CoordinatorApiDeps): { ready: boolean; reason: string; notReady: { modelId: string; serverIndex: number; state: string; reason: string }[] } {
   if (!deps.accepting()) return { ready: false, reason: 'shutting down', notReady: [] };
   const placements = deps.state.placements();
-  const readyModels = new Set(placements.filter((placement) => placement.ready).map((placement) => placement.modelId));
-  const missing = deps.state.models().filter((model) => !readyModels.has(model.id));
+  // The routing table counts the old servers of a model being moved, which still serve it.
+  const routes = deps.state.routingTable().routes;
+  const missing = deps.state.models().filter((model) => (routes[model.id]?.replicas.length ?? 0) === 0);
   const notReady = placements.filter((placement) => !placement.ready).map(({ modelId, serverIndex, state, reason }) => ({ modelId, serverIndex, state, reason }));
   if (missing.length > 0) return { ready: false, reason: `models without a ready replica: ${missing.map((model) => model.id).join(', ')}`, notReady };
   return { ready: true, reason: 'every placed model has a ready replica', notReady };

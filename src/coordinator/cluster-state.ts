@@ -7,6 +7,14 @@ import type { Assignment, EngineReport, ReportReply, RouteEntry, RoutingTable } 
 import { compactRoutingTable, type RoutingWire } from '../shared/routing-wire.js';
 import type { ConfigChange } from './config-schema.js';
 
+/** A model a new configuration moved off some servers, which keep it until it is ready elsewhere. */
+interface Retiring {
+  /** The model as those servers hold it, so they neither reload nor swap it. */
+  model: ModelConfig;
+  configHash: string;
+  servers: Set<number>;
+}
+
 /** Replaced engine ids kept per server. */
 const MAX_REPLACED_IDS = 16;
 
@@ -31,6 +39,12 @@ export class ClusterState {
   /** Model ids in `replicas` per server index, so a report looks only at its own server's replicas. */
   private readonly modelIdsByServer = new Map<number, Set<string>>();
   private readonly configHashes = new Map<string, string>();
+  /**
+   * Per model id: servers a new configuration took the model off, with the placement
+   * they still serve. They keep it until a new parent has it ready, so a move never
+   * leaves the model without a replica.
+   */
+  private readonly retiring = new Map<string, Retiring>();
   private routing: RoutingTable | null = null;
   private routingDirty = true;
   private routingBuiltAt = 0;
@@ -63,6 +77,7 @@ export class ClusterState {
    */
   replaceConfig(config: ClusterConfig): ConfigChange {
     const before = this.modelFingerprints();
+    this.retireMovedPlacements(config);
     this.config = config;
     this.configHashes.clear();
     this.hashModels();
@@ -76,6 +91,39 @@ export class ClusterState {
       changed: [...after].filter(([id, fingerprint]) => before.has(id) && before.get(id) !== fingerprint).map(([id]) => id),
       removed: [...before.keys()].filter((id) => !after.has(id)),
     };
+  }
+
+  /** Remembers, per model that stays, the servers it leaves, with the assignment they hold now. */
+  private retireMovedPlacements(next: ClusterConfig): void {
+    const nextModels = new Map([next.basic, ...next.second].map((model) => [model.id, model]));
+    for (const model of this.models()) {
+      const stays = nextModels.get(model.id);
+      if (stays === undefined) continue;
+      const leaving = model.parents.filter((serverIndex) => !stays.parents.includes(serverIndex) && this.replicas.get(replicaKey(model.id, serverIndex))?.state === 'ready');
+      if (leaving.length === 0) continue;
+      const earlier = this.retiring.get(model.id);
+      if (earlier === undefined) {
+        this.retiring.set(model.id, { model, configHash: this.configHashes.get(model.id) ?? '', servers: new Set(leaving) });
+      } else {
+        for (const serverIndex of leaving) earlier.servers.add(serverIndex);
+      }
+    }
+  }
+
+  /** Ends the retirement of every model that is ready on one of its current parents. */
+  private settleRetiring(): void {
+    for (const [modelId, retiring] of this.retiring) {
+      const model = this.models().find((candidate) => candidate.id === modelId);
+      const readyOnParent = model?.parents.some((serverIndex) => this.isServing(modelId, serverIndex)) ?? true;
+      if (!readyOnParent) continue;
+      this.retiring.delete(modelId);
+      this.invalidateRouting();
+      this.logger.info({ model: modelId, servers: [...retiring.servers] }, 'model ready on its new servers; the old servers unload it');
+    }
+  }
+
+  private isServing(modelId: string, serverIndex: number): boolean {
+    return this.engines.get(serverIndex)?.state === 'up' && this.replicas.get(replicaKey(modelId, serverIndex))?.state === 'ready';
   }
 
   /** Per model id: its config hash and its placement, which together say whether it changed. */
@@ -94,6 +142,7 @@ export class ClusterState {
     this.trackAddress(report);
     this.trackEngine(report, now);
     this.trackReplicas(report);
+    if (this.retiring.size > 0) this.settleRetiring();
     return this.replyTo(report);
   }
 
@@ -330,10 +379,16 @@ export class ClusterState {
     this.invalidateRouting();
   }
 
+  /** The models placed on a server, plus those it keeps until their new servers have them ready. */
   private assignmentsFor(serverIndex: number): Assignment[] {
-    return this.models()
+    const placed = this.models()
       .filter((model) => model.parents.includes(serverIndex))
       .map((model) => ({ model, configHash: this.configHashes.get(model.id) ?? '' }));
+    const kept = [...this.retiring.values()]
+      .filter((retiring) => retiring.servers.has(serverIndex) && !placed.some((assignment) => assignment.model.id === retiring.model.id))
+      .map((retiring) => ({ model: retiring.model, configHash: retiring.configHash }));
+    // Sorted, so that keeping a model while it moves leaves the assignments hash unchanged.
+    return [...placed, ...kept].sort((left, right) => left.model.id.localeCompare(right.model.id));
   }
 
   private invalidateRouting(): void {
@@ -355,15 +410,24 @@ export class ClusterState {
     return { revision: this.revision, basicModelId: this.config.basic.id, categories, routes };
   }
 
-  /** Ready replicas of a model on engines that are up, with the descriptor they reported. */
+  /**
+   * Ready replicas of a model on engines that are up, with the descriptor they reported.
+   * While a moved model is not ready on any new server, its old servers still serve it.
+   */
   private routeFor(model: ModelConfig): RouteEntry | null {
-    const ready = model.parents
-      .map((serverIndex) => ({ engine: this.engines.get(serverIndex), replica: this.replicas.get(replicaKey(model.id, serverIndex)) }))
-      .filter(({ engine, replica }) => engine?.state === 'up' && replica?.state === 'ready' && replica.descriptor !== null);
+    const onParents = this.readyReplicas(model.id, model.parents);
+    const retiring = this.retiring.get(model.id);
+    const ready = onParents.length === 0 && retiring !== undefined ? this.readyReplicas(model.id, [...retiring.servers]) : onParents;
     const descriptor = ready[0]?.replica?.descriptor;
     if (descriptor === undefined || descriptor === null) return { modelId: model.id, descriptor: placeholderDescriptor(model), replicas: [] };
     const replicas = ready.flatMap(({ engine }) => (engine === undefined ? [] : [{ serverIndex: engine.serverIndex, address: engine.address }]));
     return { modelId: model.id, descriptor, replicas };
+  }
+
+  private readyReplicas(modelId: string, serverIndexes: readonly number[]): { engine: EngineRecord | undefined; replica: ReplicaRecord | undefined }[] {
+    return serverIndexes
+      .map((serverIndex) => ({ engine: this.engines.get(serverIndex), replica: this.replicas.get(replicaKey(modelId, serverIndex)) }))
+      .filter(({ engine, replica }) => engine?.state === 'up' && replica?.state === 'ready' && replica.descriptor !== null);
   }
 }
 

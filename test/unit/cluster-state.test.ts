@@ -79,6 +79,25 @@ describe('ClusterState', () => {
     store.close();
   });
 
+  it('keeps a moved model on its old server until the new one has it ready', () => {
+    const { store, state } = openState('move');
+    const moved = config.second.find((model) => model.id === 'second-1');
+    assert.ok(moved !== undefined && moved.parents.includes(1) && !moved.parents.includes(0), 'the example places second-1 on server 1 only');
+    state.handleReport(report(0, [replica('basic', 'ready')]));
+    const before = state.handleReport(report(1, [replica('second-1', 'ready'), replica('second-6', 'ready')]));
+    state.replaceConfig({ ...config, second: config.second.map((model) => (model.id === 'second-1' ? { ...model, parents: [0] } : model)) });
+
+    const during = state.handleReport(report(1, [replica('second-1', 'ready'), replica('second-6', 'ready')], { assignmentsHash: before.assignmentsHash }));
+    assert.equal(during.assignments, undefined, 'server 1 keeps second-1 while server 0 loads it');
+    assert.deepEqual(state.routingTable().routes['second-1']?.replicas.map((entry) => entry.serverIndex), [1]);
+
+    state.handleReport(report(0, [replica('basic', 'ready'), replica('second-1', 'ready')]));
+    const after = state.handleReport(report(1, [replica('second-1', 'ready'), replica('second-6', 'ready')], { assignmentsHash: before.assignmentsHash }));
+    assert.deepEqual(after.assignments?.map((assignment) => assignment.model.id), ['second-6'], 'server 1 unloads second-1 once server 0 serves it');
+    assert.deepEqual(state.routingTable().routes['second-1']?.replicas.map((entry) => entry.serverIndex), [0]);
+    store.close();
+  });
+
   it('sends routing only to engines that want it', () => {
     const { store, state } = openState('wants-routing');
     const silent = state.handleReport(report(0, [replica('basic', 'ready')], { wantsRouting: false }));
