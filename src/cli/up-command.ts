@@ -57,9 +57,13 @@ async function runUp(flags: UpFlags): Promise<void> {
   closeOnSignals(() => group.stop(), logger);
 
   try {
-    const configArgs = config.sourceFiles.flatMap((file) => ['--config', file]);
+    // Only starts until the first one listens apply the files; by then the cluster is
+    // stored. A later restart restores it, which keeps what `config apply` changed and
+    // survives a broken file on disk.
+    let configArgs = config.sourceFiles.flatMap((file) => ['--config', file]);
     group.add('coordinator', () => spawnCli(['coordinator', ...configArgs, '--data-dir', dataDir, '--host', host, '--port', String(port), ...common], env));
     await waitFor(`${coordinatorUrl}/healthz`, 30_000, 'the coordinator to listen');
+    configArgs = [];
     for (const [position, server] of config.servers.entries()) {
       const args = engineArgs(server, engineHosts[position] ?? '127.0.0.1', coordinatorUrl, dataDir).concat(common);
       group.add(`engine-${server.index}`, () => spawnCli(args, env));

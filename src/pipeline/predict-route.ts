@@ -46,13 +46,22 @@ export async function registerPredictRoute(app: HttpServer, deps: PredictRouteDe
   });
 }
 
+/**
+ * Checks a raw body against the current limit. The server's own body limit is fixed
+ * when it starts, and a configuration applied since may have lowered the limit.
+ */
+function checkRawSize(body: Buffer, limits: ImageLimits): Buffer {
+  if (body.length <= limits.maxBodyBytes) return body;
+  throw new CascadeError('BODY_TOO_LARGE', `The request body (${body.length} bytes) is larger than the limit of ${limits.maxBodyBytes} bytes; send a smaller image or raise max_body_bytes in the [Limits] table.`, { contentLength: body.length, maxBodyBytes: limits.maxBodyBytes });
+}
+
 function unsupportedType(contentType: string): CascadeError {
   return new CascadeError('IMAGE_UNSUPPORTED_TYPE', `The content type '${contentType}' is not accepted; ${HOW_TO_SEND}.`, { contentType });
 }
 
 async function readImageBytes(request: FastifyRequest, limits: ImageLimits): Promise<Buffer> {
   if (request.isMultipart()) return readMultipartImage(request, limits);
-  if (Buffer.isBuffer(request.body)) return request.body;
+  if (Buffer.isBuffer(request.body)) return checkRawSize(request.body, limits);
   throw new CascadeError('IMAGE_MISSING', `No image in the request; ${HOW_TO_SEND}.`);
 }
 

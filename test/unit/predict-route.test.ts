@@ -143,6 +143,19 @@ describe('POST /v1/predict body reading', () => {
     }
   });
 
+  it('rejects a raw body over a lowered limit', async () => {
+    // The server's own limit stays as it started; the route checks the current one.
+    const server = createHttpServer({ logger: silentLogger(), bodyLimitBytes: 10 * LIMITS.maxBodyBytes, tls: null });
+    await registerPredictRoute(server, { pipeline: recordingPipeline([]), limits: () => LIMITS });
+    const over = Buffer.concat([PHOTO, Buffer.alloc(LIMITS.maxBodyBytes + 1 - PHOTO.length)]);
+    const response = await server.inject({ method: 'POST', url: '/v1/predict', headers: { 'content-type': 'image/jpeg' }, payload: over });
+    await server.close();
+    const body = response.json() as Record<string, unknown>;
+    assert.equal(response.statusCode, 413, response.body);
+    assert.equal(body.code, 'BODY_TOO_LARGE');
+    assert.match(String(body.message), new RegExp(`${over.length} bytes.*${LIMITS.maxBodyBytes} bytes`));
+  });
+
   it('accepts application/octet-stream', async () => {
     const response = await app.inject({ method: 'POST', url: '/v1/predict', headers: { 'content-type': 'application/octet-stream' }, payload: PHOTO });
     assert.equal(response.statusCode, 200, response.body);
