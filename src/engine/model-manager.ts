@@ -179,7 +179,9 @@ export class ModelManager {
       replica.abort = null;
       replica.failures += 1;
       replica.retryAt = code !== undefined && PERMANENT_LOAD_FAILURES.has(code) ? null : Date.now() + retryDelayMs(replica.failures);
-      const retry = replica.retryAt === null ? 'not retried: the file must be fixed' : `retried in ${Math.round((replica.retryAt - Date.now()) / 1000)} s`;
+      // An entry whose configuration is unchanged is not loaded again, so the fix must
+      // change it: a new path, a sha256, or other labels.
+      const retry = replica.retryAt === null ? 'not retried: fix the file or the entry, then apply the entry with a new path or its sha256' : `retried in ${Math.round((replica.retryAt - Date.now()) / 1000)} s`;
       this.setState(replica, 'failed', `${describeError(cause)} (${retry})`);
       log.error({ err: cause, code, failures: replica.failures }, 'model load failed');
     } finally {
