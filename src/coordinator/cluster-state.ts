@@ -35,6 +35,8 @@ export class ClusterState {
   private readonly engines = new Map<number, EngineRecord>();
   /** Per server, the ids of engines a newer engine took over from, newest last. */
   private readonly replacedEngines = new Map<number, string[]>();
+  /** Engine ids whose conflict was logged, so a standby's reports do not fill the log. */
+  private readonly conflictsLogged = new Set<string>();
   private readonly replicas = new Map<string, ReplicaRecord>();
   /** Model ids in `replicas` per server index, so a report looks only at its own server's replicas. */
   private readonly modelIdsByServer = new Map<number, Set<string>>();
@@ -139,6 +141,7 @@ export class ClusterState {
       throw new CascadeError('REQUEST_INVALID', `Server index ${report.serverIndex} is not in the cluster (known: ${known}); start the engine with --server set to one of them.`, { serverIndex: report.serverIndex });
     }
     this.rejectReplaced(report);
+    this.rejectConflict(report, now);
     this.trackAddress(report);
     this.trackEngine(report, now);
     this.trackReplicas(report);
@@ -308,6 +311,30 @@ export class ClusterState {
       'ENGINE_REPLACED',
       `Server ${report.serverIndex} is now served by engine ${current?.engineId ?? 'unknown'} at ${current?.address ?? 'an unknown address'}, which started after this engine (${report.engineId} at ${report.address}). Stop this engine, or start it with the --server of another [Servers.N].`,
       { serverIndex: report.serverIndex, currentEngineId: current?.engineId ?? null, currentAddress: current?.address ?? null },
+    );
+  }
+
+  /**
+   * Refuses a second engine for a server whose engine, at another address, is alive.
+   * The second one keeps reporting and takes over once the first misses two reports,
+   * so it serves as a standby instead of taking turns with the first. A report from the
+   * same address is a restart: the old process cannot still hold that address.
+   */
+  private rejectConflict(report: EngineReport, now: number): void {
+    const current = this.engines.get(report.serverIndex);
+    if (current === undefined || current.engineId === report.engineId || current.state !== 'up' || current.address === report.address) return;
+    const silentMs = now - current.lastSeen;
+    if (silentMs >= 2 * this.config.timing.heartbeatIntervalMs) return;
+    if (!this.conflictsLogged.has(report.engineId)) {
+      // Bounded: each restarted standby brings a new id.
+      if (this.conflictsLogged.size >= 1_000) this.conflictsLogged.clear();
+      this.conflictsLogged.add(report.engineId);
+      this.logger.warn({ serverIndex: report.serverIndex, engineId: report.engineId, address: report.address, currentEngineId: current.engineId, currentAddress: current.address }, 'report rejected: another engine serves this server; this one waits as a standby');
+    }
+    throw new CascadeError(
+      'ENGINE_CONFLICT',
+      `Server ${report.serverIndex} is served by engine ${current.engineId} at ${current.address}, which reported ${silentMs} ms ago. This engine (${report.engineId} at ${report.address}) keeps reporting and takes over if that one stops. To run both, start this one with the --server of another [Servers.N].`,
+      { serverIndex: report.serverIndex, currentEngineId: current.engineId, currentAddress: current.address },
     );
   }
 

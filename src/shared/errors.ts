@@ -29,6 +29,7 @@ export const ERROR_CATALOGUE = {
   MODEL_NOT_FOUND: { statusCode: 404, summary: 'No such model' },
   UNAUTHORIZED: { statusCode: 401, summary: 'The request lacks valid credentials' },
   ENGINE_REPLACED: { statusCode: 409, summary: 'Another engine has taken over this server' },
+  ENGINE_CONFLICT: { statusCode: 409, summary: 'Another engine serves this server and is alive' },
 
   // Pipeline stages (5xx).
   TIER1_UNAVAILABLE: { statusCode: 503, summary: 'No ready engine holds the basic model' },

@@ -111,25 +111,34 @@ describe('two engines for one server', () => {
     await cluster.stop();
   });
 
-  it('stops the engine a newer one replaced', async () => {
+  it('keeps a second engine as a standby and fences the first', async () => {
     const first = cluster.engines.get(0);
     assert.ok(first !== undefined);
+    const clusterEngineAddress = async (): Promise<string | undefined> => {
+      const view = await request(`${cluster.apiUrl}/v1/cluster`);
+      const engines = ((await view.body.json()) as { engines: { serverIndex: number; address: string }[] }).engines;
+      return engines.find((engine) => engine.serverIndex === 0)?.address;
+    };
     const port = await freePort('127.0.0.4');
     const second = cluster.startEngine(0, '127.0.0.4', port);
     try {
-      const code = await Promise.race([first.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 20_000))]);
-      assert.equal(code, 1, first.output());
-      assert.match(first.output(), /another engine took over this server; stopping/);
-      assert.match(cluster.coordinator?.output() ?? '', /report rejected: a newer engine serves this server/);
+      await waitUntil('the coordinator to turn the second engine away', () => /this one waits as a standby/.test(cluster.coordinator?.output() ?? ''));
+      assert.notEqual(await clusterEngineAddress(), `127.0.0.4:${port}`, 'the live engine keeps the server');
 
+      first.child.kill('SIGSTOP');
+      await waitUntil('the standby to take over', async () => (await clusterEngineAddress()) === `127.0.0.4:${port}`, 20_000);
       await cluster.waitReady();
-      const clusterView = await request(`${cluster.apiUrl}/v1/cluster`);
-      const engines = ((await clusterView.body.json()) as { engines: { serverIndex: number; address: string }[] }).engines;
-      assert.equal(engines.find((engine) => engine.serverIndex === 0)?.address, `127.0.0.4:${port}`);
       const prediction = await request(`${cluster.apiUrl}/v1/predict`, { method: 'POST', body: PHOTO, headers: { 'content-type': 'image/jpeg' } });
       await prediction.body.dump();
       assert.equal(prediction.statusCode, 200);
+
+      first.child.kill('SIGCONT');
+      const code = await Promise.race([first.exited, new Promise((resolve) => setTimeout(() => resolve('still running'), 20_000))]);
+      assert.equal(code, 1, first.output());
+      assert.match(first.output(), /another engine took over this server; stopping/);
+      assert.equal(await clusterEngineAddress(), `127.0.0.4:${port}`);
     } finally {
+      first.child.kill('SIGCONT');
       await stopProcess(second);
     }
   });

@@ -65,6 +65,22 @@ describe('ClusterState', () => {
     store.close();
   });
 
+  it('keeps a second live engine as a standby', () => {
+    const { store, state } = openState('standby');
+    const startedAt = Date.now();
+    state.handleReport(report(0, [], { engineId: 'first', address: '127.0.0.2:7100' }), startedAt);
+    assert.throws(
+      () => state.handleReport(report(0, [], { engineId: 'second', address: '127.0.0.9:7100' }), startedAt + 100),
+      (error) => error instanceof CascadeError && error.code === 'ENGINE_CONFLICT' && error.message.includes('engine first at 127.0.0.2:7100'),
+    );
+    assert.equal(state.listEngines()[0]?.address, '127.0.0.2:7100', 'the live engine keeps the server');
+    state.handleReport(report(0, [], { engineId: 'restarted', address: '127.0.0.2:7100' }), startedAt + 200);
+    assert.equal(state.listEngines()[0]?.engineId, 'restarted', 'a restart at the same address is accepted at once');
+    state.handleReport(report(0, [], { engineId: 'second', address: '127.0.0.9:7100' }), startedAt + 10_000);
+    assert.equal(state.listEngines()[0]?.address, '127.0.0.9:7100', 'the standby takes over once the first is silent');
+    store.close();
+  });
+
   it('replaces the config while running', () => {
     const { store, state } = openState('replace');
     const first = state.handleReport(report(0, [replica('basic', 'ready')]));
@@ -159,13 +175,15 @@ describe('ClusterState', () => {
 
   it('rejects reports from a replaced engine', () => {
     const { store, state } = openState('replaced');
-    state.handleReport(report(0, [], { engineId: 'old', address: '127.0.0.2:7100' }));
-    state.handleReport(report(0, [], { engineId: 'new', address: '127.0.0.9:7100' }));
+    const startedAt = Date.now();
+    state.handleReport(report(0, [], { engineId: 'old', address: '127.0.0.2:7100' }), startedAt);
+    // The old engine has been silent for ten seconds, so the new one takes over.
+    state.handleReport(report(0, [], { engineId: 'new', address: '127.0.0.9:7100' }), startedAt + 10_000);
     assert.throws(
-      () => state.handleReport(report(0, [], { engineId: 'old', address: '127.0.0.2:7100' })),
+      () => state.handleReport(report(0, [], { engineId: 'old', address: '127.0.0.2:7100' }), startedAt + 10_100),
       (error) => error instanceof CascadeError && error.code === 'ENGINE_REPLACED' && error.message.includes('engine new at 127.0.0.9:7100'),
     );
-    state.handleReport(report(0, [], { engineId: 'new', address: '127.0.0.9:7100' }));
+    state.handleReport(report(0, [], { engineId: 'new', address: '127.0.0.9:7100' }), startedAt + 10_200);
     assert.equal(state.listEngines().find((engine) => engine.serverIndex === 0)?.address, '127.0.0.9:7100');
     assert.equal(state.cluster.servers.find((server) => server.index === 0)?.ipv4, '127.0.0.9');
     store.close();
