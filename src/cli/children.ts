@@ -70,7 +70,7 @@ export class ChildGroup {
 
   private watch(supervised: Supervised): void {
     const { child } = supervised;
-    this.logger.info({ process: supervised.name, pid: child.pid }, 'child process started');
+    this.logger.info({ process: supervised.name, childPid: child.pid }, 'child process started');
     child.once('exit', (code, signal) => {
       if (this.stopping) return;
       this.onCrash(supervised, code, signal);

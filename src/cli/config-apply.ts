@@ -3,9 +3,12 @@ import { request } from 'undici';
 import { loadClusterConfig } from '../config/load.js';
 import { renderModelsToml, renderServersToml } from '../config/render.js';
 import { CONFIG_PATH, configChangeSchema, errorBodySchema, type ConfigApplyRequest, type ConfigChange } from '../coordinator/config-schema.js';
-import { CascadeError, isErrorCode } from '../shared/errors.js';
+import { CascadeError, describeError, isErrorCode } from '../shared/errors.js';
 import { createAgent, loadTlsMaterial } from '../shared/tls.js';
 import { checkHttpUrl, collect, resolveToken } from './options.js';
+
+/** Generous, because the coordinator only validates and stores; engines load afterwards. */
+const APPLY_TIMEOUT_MS = 30_000;
 
 interface ApplyFlags {
   config: string[];
@@ -39,18 +42,25 @@ async function applyConfig(flags: ApplyFlags): Promise<void> {
       { name: 'models.toml', text: renderModelsToml(cluster) },
     ],
   };
+  const token = resolveToken(flags.token);
+  if (token === '') {
+    throw new CascadeError('UNAUTHORIZED', 'config apply needs the cluster token: give --token or set CASCADE_TOKEN (a cluster started by cascade up keeps it in <data dir>/token, .cascade/token by default).');
+  }
   const tls = loadTlsMaterial({ certFile: null, keyFile: null, caFile: flags.tlsCa ?? null });
   const agent = createAgent(tls, { connections: 1, connectTimeoutMs: 10_000 });
   try {
     const response = await request(url, {
       method: 'POST',
       dispatcher: agent,
-      headers: { 'content-type': 'application/json', authorization: `Bearer ${resolveToken(flags.token)}` },
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
       body: JSON.stringify(body),
-      signal: AbortSignal.timeout(30_000),
+      signal: AbortSignal.timeout(APPLY_TIMEOUT_MS),
+    }).catch((error: unknown) => {
+      const reason = error instanceof Error && error.name === 'TimeoutError' ? `no response within ${APPLY_TIMEOUT_MS / 1000} s` : describeError(error);
+      throw new CascadeError('COORDINATOR_UNREACHABLE', `Cannot reach the coordinator at ${url.origin} (${reason}); check --coordinator and that the coordinator runs.`, { url: url.origin });
     });
     const reply: unknown = await response.body.json().catch(() => null);
-    if (response.statusCode !== 200) throw replyError(response.statusCode, reply);
+    if (response.statusCode !== 200) throw replyError(url.origin, response.statusCode, reply);
     const change = configChangeSchema.safeParse(reply);
     if (!change.success) throw new CascadeError('INTERNAL', `The coordinator at ${url.origin} accepted the configuration but its reply has no list of changes; coordinator and CLI versions may differ.`);
     process.stdout.write(describeChange(url.origin, change.data));
@@ -59,10 +69,11 @@ async function applyConfig(flags: ApplyFlags): Promise<void> {
   }
 }
 
-function replyError(statusCode: number, reply: unknown): CascadeError {
+function replyError(origin: string, statusCode: number, reply: unknown): CascadeError {
   const body = errorBodySchema.safeParse(reply);
-  if (!body.success) return new CascadeError('INTERNAL', `The coordinator returned HTTP ${statusCode} without an error body.`, { statusCode });
-  return new CascadeError(isErrorCode(body.data.code) ? body.data.code : 'INTERNAL', body.data.message, { statusCode });
+  const code = body.success && isErrorCode(body.data.code) ? body.data.code : null;
+  if (body.success && code !== null && code !== 'ROUTE_NOT_FOUND') return new CascadeError(code, body.data.message, { statusCode });
+  return new CascadeError('COORDINATOR_UNREACHABLE', `The server at ${origin} returned HTTP ${statusCode} and is not a Cascade coordinator; give --coordinator the coordinator's API URL, such as http://10.0.0.10:8080.`, { statusCode });
 }
 
 function describeChange(origin: string, change: ConfigChange): string {

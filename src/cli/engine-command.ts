@@ -41,7 +41,7 @@ export function registerEngineCommand(program: Command): void {
     .option('--data-dir <path>', 'folder of the model cache', CONFIG_DEFAULTS.coordinator.dataDir)
     .option('--drive-url <url>', 'base URL of the Google Drive download endpoint')
     .option('--threads <count>', 'ONNX Runtime threads per inference; 0 picks one per core', parseThreads, 0)
-    .addOption(new Option('--inference <host>', 'where ONNX Runtime runs: \'thread\' keeps HTTP and heartbeats answering during an inference, \'inline\' runs it on the main thread').choices(INFERENCE_HOSTS).default('thread'))
+    .addOption(new Option('--inference <mode>', 'where ONNX Runtime runs: \'thread\' keeps HTTP and heartbeats answering during an inference, \'inline\' runs it on the main thread').choices(INFERENCE_HOSTS).default('thread'))
     .option('--no-progress', 'do not draw download progress bars (they are drawn only when stderr is a terminal)')
     .option('--serve-predict', 'also serve POST /v1/predict, routing with the table the coordinator pushes')
     .option('--log-level <level>', 'pino log level (default: CASCADE_LOG_LEVEL or info)')

@@ -128,7 +128,7 @@ export class ClusterState {
     return this.engines.get(serverIndex)?.state === 'up' && this.replicas.get(replicaKey(modelId, serverIndex))?.state === 'ready';
   }
 
-  /** Per model id: its config hash and its placement, which together say whether it changed. */
+  /** Builds, per model id, its config hash and placement, which together show whether it changed. */
   private modelFingerprints(): Map<string, string> {
     return new Map(this.models().map((model) => [model.id, `${this.configHashes.get(model.id) ?? ''}@${model.parents.join(',')}`]));
   }

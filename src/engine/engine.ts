@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { createConnection } from 'node:net';
 import type { ImageLimits } from '../config/types.js';
 import { CONFIG_DEFAULTS } from '../config/defaults.js';
 import type { HttpServer } from '../shared/http.js';
@@ -80,9 +81,25 @@ export class Engine {
     const bound = this.app.server.address();
     const port = typeof bound === 'object' && bound !== null ? bound.port : this.settings.port;
     this.boundAddress = this.settings.advertiseAddress ?? `${this.settings.host}:${port}`;
-    this.logger.info({ serverIndex: this.settings.serverIndex, engineId: this.engineId, address: this.boundAddress }, 'engine listening');
+    this.logger.info({ serverIndex: this.settings.serverIndex, engineId: this.engineId, address: this.boundAddress, inference: this.settings.session.host ?? 'thread' }, 'engine listening');
+    if (this.settings.advertiseAddress !== null) void this.checkAdvertised(this.settings.advertiseAddress);
     this.reporter.start();
     return this.boundAddress;
+  }
+
+  /**
+   * Warns when the advertised address does not reach this engine from its own machine,
+   * for example --advertise 10.0.0.5:7100 with --host 127.0.0.1. Other machines would
+   * get the same refusal on every call. A firewall or NAT may still make it reachable
+   * from elsewhere only, so this is a warning, not a failure.
+   */
+  private async checkAdvertised(address: string): Promise<void> {
+    const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
+    if (match === null) return;
+    const reachable = await canConnect(match[1] ?? '', Number(match[2]), 2_000);
+    if (reachable !== true) {
+      this.logger.warn({ address, host: this.settings.host, port: this.settings.port, err: reachable }, 'the advertised address does not reach this engine from this machine; check --advertise, --host and --port');
+    }
   }
 
   /** Stops reporting, stops accepting calls, waits for in-flight inferences, releases models. */
@@ -158,4 +175,20 @@ export class Engine {
     if (!this.manager.allReady()) return { ready: false, reason: 'some assigned models are not ready' };
     return { ready: true, reason: 'every assigned model is ready' };
   }
+}
+
+/** Resolves true when a TCP connection opens within `timeoutMs`, else with the reason. */
+function canConnect(host: string, port: number, timeoutMs: number): Promise<true | string> {
+  return new Promise((resolve) => {
+    const socket = createConnection({ host, port, timeout: timeoutMs });
+    socket.once('connect', () => {
+      socket.destroy();
+      resolve(true);
+    });
+    socket.once('timeout', () => {
+      socket.destroy();
+      resolve(`no connection within ${timeoutMs} ms`);
+    });
+    socket.once('error', (error) => resolve(error.message));
+  });
 }

@@ -30,6 +30,7 @@ export const ERROR_CATALOGUE = {
   UNAUTHORIZED: { statusCode: 401, summary: 'The request lacks valid credentials' },
   ENGINE_REPLACED: { statusCode: 409, summary: 'Another engine has taken over this server' },
   ENGINE_CONFLICT: { statusCode: 409, summary: 'Another engine serves this server and is alive' },
+  COORDINATOR_UNREACHABLE: { statusCode: 503, summary: 'A command could not reach the coordinator' },
 
   // Pipeline stages (5xx).
   TIER1_UNAVAILABLE: { statusCode: 503, summary: 'No ready engine holds the basic model' },

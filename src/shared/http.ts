@@ -1,5 +1,6 @@
 import { randomUUID, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import Fastify, { LogController, type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type RawServerDefault } from 'fastify';
 import { CascadeError, isCascadeError } from './errors.js';
 import type { Logger } from './logger.js';
@@ -33,6 +34,7 @@ export function createHttpServer(options: HttpServerOptions): HttpServer {
     genReqId: () => randomUUID(),
     return503OnClosing: true,
     forceCloseConnections: 'idle',
+    clientErrorHandler: answerClientError,
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header(REQUEST_ID_HEADER, request.id);
@@ -57,6 +59,21 @@ const ROUTE_METHODS = ['GET', 'POST', 'PUT', 'DELETE', 'PATCH'] as const;
 function allowedMethods(app: HttpServer, url: string): string[] {
   const path = url.split('?', 1)[0] ?? url;
   return ROUTE_METHODS.filter((method) => app.hasRoute({ method, url: path }));
+}
+
+/**
+ * Responds to a request that Node's HTTP parser could not read (a malformed or cut-off
+ * request) with a coded JSON error instead of Fastify's plain default.
+ */
+function answerClientError(error: Error & { code?: string }, socket: Duplex): void {
+  if (error.code === 'ECONNRESET' || !socket.writable) {
+    socket.destroy();
+    return;
+  }
+  const timedOut = error.code === 'ERR_HTTP_REQUEST_TIMEOUT';
+  const body = JSON.stringify(new CascadeError('REQUEST_INVALID', timedOut ? 'The request was not received in time; send the whole request at once.' : `The HTTP request could not be parsed (${error.code ?? error.message}); send a complete, well-formed request.`).toJSON());
+  const status = timedOut ? '408 Request Timeout' : '400 Bad Request';
+  socket.end(`HTTP/1.1 ${status}\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: ${Buffer.byteLength(body)}\r\nconnection: close\r\n\r\n${body}`);
 }
 
 /** Accepts request bodies of these content types as Buffers, for image and pixel uploads. */
@@ -122,6 +139,6 @@ export function requireToken(app: HttpServer, prefix: string, token: string, log
     if (!request.url.startsWith(prefix)) return;
     if (bearerTokenMatches(request.headers.authorization, token)) return;
     logger.warn({ reqId: request.id, remote: request.ip, url: request.url }, 'request rejected: missing or invalid cluster token');
-    throw new CascadeError('UNAUTHORIZED', 'The cluster token is missing or invalid; start the engine with the token the coordinator was given (--token or CASCADE_TOKEN).');
+    throw new CascadeError('UNAUTHORIZED', 'The cluster token is missing or invalid; give the token the coordinator was started with (--token or CASCADE_TOKEN; a cluster started by cascade up keeps it in <data dir>/token).');
   });
 }

@@ -67,7 +67,7 @@ describe('cascade CLI', () => {
     const readyUrl = `http://127.0.0.1:${port}/readyz`;
     try {
       await waitForStatus(readyUrl, 200, 120_000, launcher.output);
-      const enginePids = (): number[] => [...launcher.output().matchAll(/"process":"engine-1","pid":(\d+)/g)].map((match) => Number(match[1]));
+      const enginePids = (): number[] => [...launcher.output().matchAll(/"process":"engine-1","childPid":(\d+)/g)].map((match) => Number(match[1]));
       const [firstPid] = enginePids();
       assert.ok(firstPid !== undefined, `no pid logged for engine-1:\n${launcher.output()}`);
       process.kill(firstPid, 'SIGKILL');

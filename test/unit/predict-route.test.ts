@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createConnection } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import type { ImageLimits } from '../../src/config/types.js';
@@ -160,6 +161,25 @@ describe('POST /v1/predict body reading', () => {
     const response = await app.inject({ method: 'POST', url: '/v1/predict', headers: { 'content-type': 'application/octet-stream' }, payload: PHOTO });
     assert.equal(response.statusCode, 200, response.body);
     assert.equal((response.json() as Record<string, unknown>).category, '600x450');
+  });
+
+  it('answers a malformed request with a coded error', async () => {
+    const server = createHttpServer({ logger: silentLogger(), bodyLimitBytes: LIMITS.maxBodyBytes, tls: null });
+    await server.listen({ host: '127.0.0.1', port: 0 });
+    const address = server.server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    const reply = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      const socket = createConnection({ host: '127.0.0.1', port }, () => socket.write('THIS IS NOT HTTP\r\n\r\n'));
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    await server.close();
+    assert.match(reply, /^HTTP\/1\.1 400 Bad Request/);
+    const body = JSON.parse(reply.slice(reply.indexOf('\r\n\r\n') + 4)) as Record<string, unknown>;
+    assert.equal(body.code, 'REQUEST_INVALID');
+    assert.match(String(body.message), /could not be parsed/);
   });
 
   it('answers 405 for GET', async () => {
