@@ -26,6 +26,6 @@ export function stageTimedOut(tier: Tier, modelId: string, reason: string): Casc
 export function stageFailed(tier: Tier, modelId: string, error: unknown, details: Record<string, unknown> = {}): CascadeError {
   if (isCascadeError(error) && STAGE_CODES.has(error.code)) return error;
   const code = tier === 'tier1' ? 'TIER1_FAILED' : 'TIER2_FAILED';
-  const reason = error instanceof Error ? error.message : String(error);
-  return new CascadeError(code, `The ${ROLE[tier]} '${modelId}' failed: ${reason}`, { model: modelId, stage: tier, ...details }, { cause: error });
+  const reason = (error instanceof Error ? error.message : String(error)).replace(/[.\s]+$/, '');
+  return new CascadeError(code, `The ${ROLE[tier]} '${modelId}' failed: ${reason}. Retry; if it keeps failing, GET /v1/cluster shows the state of its engines.`, { model: modelId, stage: tier, ...details }, { cause: error });
 }
