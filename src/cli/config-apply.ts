@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { request } from 'undici';
 import { loadClusterConfig } from '../config/load.js';
 import { renderModelsToml, renderServersToml } from '../config/render.js';
-import { CONFIG_PATH, configChangeSchema, errorBodySchema, type ConfigApplyRequest, type ConfigChange } from '../coordinator/config-schema.js';
-import { CascadeError, describeError, isErrorCode } from '../shared/errors.js';
+import { CONFIG_PATH, configChangeSchema, type ConfigApplyRequest, type ConfigChange } from '../coordinator/config-schema.js';
+import { CascadeError, describeError, isErrorCode, parseErrorBody } from '../shared/errors.js';
 import { createAgent, loadTlsMaterial } from '../shared/tls.js';
 import { checkHttpUrl, collect, resolveToken } from './options.js';
 
@@ -59,9 +59,9 @@ async function applyConfig(flags: ApplyFlags): Promise<void> {
       const reason = error instanceof Error && error.name === 'TimeoutError' ? `no response within ${APPLY_TIMEOUT_MS / 1000} s` : describeError(error);
       throw new CascadeError('COORDINATOR_UNREACHABLE', `Cannot reach the coordinator at ${url.origin} (${reason}); check --coordinator and that the coordinator runs.`, { url: url.origin });
     });
-    const reply: unknown = await response.body.json().catch(() => null);
-    if (response.statusCode !== 200) throw replyError(url.origin, response.statusCode, reply);
-    const change = configChangeSchema.safeParse(reply);
+    const text = await response.body.text();
+    if (response.statusCode !== 200) throw replyError(url.origin, response.statusCode, text);
+    const change = configChangeSchema.safeParse(parseJson(text));
     if (!change.success) throw new CascadeError('INTERNAL', `The coordinator at ${url.origin} accepted the configuration but its reply has no list of changes; coordinator and CLI versions may differ.`);
     process.stdout.write(describeChange(url.origin, change.data));
   } finally {
@@ -69,10 +69,18 @@ async function applyConfig(flags: ApplyFlags): Promise<void> {
   }
 }
 
-function replyError(origin: string, statusCode: number, reply: unknown): CascadeError {
-  const body = errorBodySchema.safeParse(reply);
-  const code = body.success && isErrorCode(body.data.code) ? body.data.code : null;
-  if (body.success && code !== null && code !== 'ROUTE_NOT_FOUND') return new CascadeError(code, body.data.message, { statusCode });
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
+
+function replyError(origin: string, statusCode: number, text: string): CascadeError {
+  const body = parseErrorBody(text);
+  const code = body !== null && isErrorCode(body.code) ? body.code : null;
+  if (body !== null && code !== null && code !== 'ROUTE_NOT_FOUND') return new CascadeError(code, body.message, { statusCode });
   return new CascadeError('COORDINATOR_UNREACHABLE', `The server at ${origin} returned HTTP ${statusCode} and is not a Cascade coordinator; give --coordinator the coordinator's API URL, such as http://10.0.0.10:8080.`, { statusCode });
 }
 

@@ -49,13 +49,13 @@ async function runCoordinator(flags: CoordinatorFlags): Promise<void> {
  * without --token still accepts the engines that joined it. A given token replaces the
  * stored one; with neither, a new token is generated.
  */
-function resolveClusterToken(given: string, dataDir: string, logger: Logger): string {
+function resolveClusterToken(flagToken: string, dataDir: string, logger: Logger): string {
   const path = join(dataDir, 'token');
   const stored = existsSync(path) ? readFileSync(path, 'utf8').trim() : '';
-  if (given !== '') {
-    if (given !== stored) storeToken(path, given);
-    if (stored !== '' && given !== stored) logger.warn({ path }, 'the cluster token differs from the stored one; stored the new token, so engines must now present it');
-    return given;
+  if (flagToken !== '') {
+    if (flagToken !== stored) storeToken(path, flagToken);
+    if (stored !== '' && flagToken !== stored) logger.warn({ path }, 'the cluster token differs from the stored one; stored the new token, so engines must now present it');
+    return flagToken;
   }
   if (stored !== '') {
     logger.info({ path }, 'using the stored cluster token');

@@ -61,7 +61,7 @@ function toSettings(flags: EngineFlags): EngineSettings {
   return {
     serverIndex: flags.server,
     host: flags.host,
-    // Without --port, the engine listens where it tells others to call it.
+    // Without --port, the engine listens on the port it advertises.
     port: flags.port ?? flags.advertise?.port ?? defaultServerPort(flags.server),
     advertiseAddress: flags.advertise?.address ?? null,
     coordinatorUrl: checkHttpUrl('--coordinator', flags.coordinator),

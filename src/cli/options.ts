@@ -1,4 +1,5 @@
 import { InvalidArgumentError } from 'commander';
+import { parseHostPort } from '../shared/address.js';
 
 /** Parses a TCP port flag; 0 lets the OS pick a free port. */
 export function parsePort(value: string): number {
@@ -48,9 +49,8 @@ export function checkHttpUrl(flag: string, value: string): string {
 
 /** Parses an --advertise value, host:port or [ipv6]:port, into its parts. */
 export function parseAdvertise(value: string): { address: string; port: number } {
-  const match = /^(\[[^\]]+\]|[^:\[\]]+):(\d+)$/.exec(value);
-  const port = Number(match?.[2]);
-  if (match === null || !Number.isInteger(port) || port < 1 || port > 65535) {
+  const port = parseHostPort(value)?.port ?? Number.NaN;
+  if (!Number.isInteger(port) || port < 1 || port > 65535) {
     throw new InvalidArgumentError(`'${value}' is not host:port; give the address other machines reach this engine at, for example 10.0.0.11:7100.`);
   }
   return { address: value, port };

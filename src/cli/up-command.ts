@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { createConnection } from 'node:net';
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { request } from 'undici';
 import { loadClusterConfig } from '../config/load.js';
 import type { ClusterConfig, ServerConfig } from '../config/types.js';
 import { createLogger, type Logger } from '../shared/logger.js';
+import { canConnect } from '../shared/address.js';
 import { ChildGroup, spawnCli } from './children.js';
 import { closeOnSignals, flushAndExit } from './lifecycle.js';
 import { collect, parsePort, resolveLogLevel } from './options.js';
@@ -77,21 +77,16 @@ async function runUp(flags: UpFlags): Promise<void> {
   }
 }
 
+/** A local port that accepts no connection within this time is taken as free. */
+const PORT_CHECK_TIMEOUT_MS = 2_000;
+
 /**
  * Fails early when something already listens on a port the cluster needs, typically a
  * cluster from an earlier `cascade up`, whose readiness would otherwise be mistaken for
  * this one's. `fix` names the setting that moves this cluster elsewhere.
  */
 async function ensurePortFree(host: string, port: number, fix: string): Promise<void> {
-  const inUse = await new Promise<boolean>((resolve) => {
-    const socket = createConnection({ host, port });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('error', () => resolve(false));
-  });
-  if (inUse) {
+  if ((await canConnect(host, port, PORT_CHECK_TIMEOUT_MS)) === true) {
     throw new Error(`Something already listens on ${host}:${port}, probably another Cascade cluster; stop it, or ${fix}.`);
   }
 }

@@ -5,6 +5,7 @@ import { CascadeError } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import type { Assignment, EngineReport, ReportReply, RouteEntry, RoutingTable } from '../shared/protocol.js';
 import { compactRoutingTable, type RoutingWire } from '../shared/routing-wire.js';
+import { parseHostPort } from '../shared/address.js';
 import type { ConfigChange } from './config-schema.js';
 
 /** A model a new configuration moved off some servers, which keep it until it is ready elsewhere. */
@@ -46,6 +47,8 @@ export class ClusterState {
    * they still serve. They keep it until a new parent has it ready, so a move never
    * leaves the model without a replica.
    */
+  // NOTE: kept in memory only. A coordinator restarted during a move has the old servers
+  // unload the model at once, so it is unavailable until a new server has it ready.
   private readonly retiring = new Map<string, Retiring>();
   private routing: RoutingTable | null = null;
   private routingDirty = true;
@@ -300,7 +303,7 @@ export class ClusterState {
   }
 
   /**
-   * Refuses a report from an engine that a newer engine took over from. Without this,
+   * Rejects a report from an engine that a newer engine took over from. Without this,
    * two engines started with the same --server would take turns at the server's address.
    */
   private rejectReplaced(report: EngineReport): void {
@@ -315,7 +318,7 @@ export class ClusterState {
   }
 
   /**
-   * Refuses a second engine for a server whose engine, at another address, is alive.
+   * Rejects a second engine for a server whose engine, at another address, is alive.
    * The second one keeps reporting and takes over once the first misses two reports,
    * so it serves as a standby instead of taking turns with the first. A report from the
    * same address is a restart: the old process cannot still hold that address.
@@ -406,16 +409,16 @@ export class ClusterState {
     this.invalidateRouting();
   }
 
-  /** The models placed on a server, plus those it keeps until their new servers have them ready. */
+  /** Lists the models placed on a server, plus those it keeps until their new servers have them ready. */
   private assignmentsFor(serverIndex: number): Assignment[] {
     const placed = this.models()
       .filter((model) => model.parents.includes(serverIndex))
       .map((model) => ({ model, configHash: this.configHashes.get(model.id) ?? '' }));
-    const kept = [...this.retiring.values()]
+    const moving = [...this.retiring.values()]
       .filter((retiring) => retiring.servers.has(serverIndex) && !placed.some((assignment) => assignment.model.id === retiring.model.id))
       .map((retiring) => ({ model: retiring.model, configHash: retiring.configHash }));
     // Sorted, so that keeping a model while it moves leaves the assignments hash unchanged.
-    return [...placed, ...kept].sort((left, right) => left.model.id.localeCompare(right.model.id));
+    return [...placed, ...moving].sort((left, right) => left.model.id.localeCompare(right.model.id));
   }
 
   private invalidateRouting(): void {
@@ -477,11 +480,11 @@ function replicaKey(modelId: string, serverIndex: number): string {
   return `${modelId}@${serverIndex}`;
 }
 
-/** Splits "host:port" (IPv6 hosts in brackets) into its parts. */
+/** Splits an engine's reported "host:port" into its parts, rejecting any other form. */
 export function splitAddress(address: string): { host: string; port: number } {
-  const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
-  if (match === null) {
+  const parts = parseHostPort(address);
+  if (parts === null) {
     throw new CascadeError('REQUEST_INVALID', `Engine address '${address}' is not host:port; start the engine with --advertise host:port.`, { address });
   }
-  return { host: match[1] ?? '', port: Number(match[2]) };
+  return parts;
 }

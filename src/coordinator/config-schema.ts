@@ -21,6 +21,3 @@ export const configChangeSchema = z.object({
 });
 
 export type ConfigChange = z.infer<typeof configChangeSchema>;
-
-/** Any API error body: a stable code and a message. */
-export const errorBodySchema = z.object({ code: z.string(), message: z.string() });

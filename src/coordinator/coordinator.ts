@@ -90,10 +90,10 @@ export class Coordinator {
   applyConfig(config: ClusterConfig, source: string): ConfigChange {
     const { store, state } = this;
     if (store === null || state === null) throw new CascadeError('SHUTTING_DOWN', 'The coordinator is not running; start it before applying a configuration.');
-    const kept: ClusterConfig = { ...config, coordinator: state.cluster.coordinator };
-    store.applyConfig(kept, `configuration applied from ${source}`);
-    const change = state.replaceConfig(store.loadCluster() ?? kept);
-    this.client?.setTimeout(kept.timing.inferenceTimeoutMs);
+    const applied: ClusterConfig = { ...config, coordinator: state.cluster.coordinator };
+    store.applyConfig(applied, `configuration applied from ${source}`);
+    const change = state.replaceConfig(store.loadCluster() ?? applied);
+    this.client?.setTimeout(applied.timing.inferenceTimeoutMs);
     this.logger.info({ source, ...change }, 'configuration applied');
     return change;
   }

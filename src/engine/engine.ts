@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { createConnection } from 'node:net';
+import { canConnect, parseHostPort } from '../shared/address.js';
 import type { ImageLimits } from '../config/types.js';
 import { CONFIG_DEFAULTS } from '../config/defaults.js';
 import type { HttpServer } from '../shared/http.js';
@@ -94,9 +94,9 @@ export class Engine {
    * from elsewhere only, so this is a warning, not a failure.
    */
   private async checkAdvertised(address: string): Promise<void> {
-    const match = /^\[?([^\]]+?)\]?:(\d+)$/.exec(address);
-    if (match === null) return;
-    const reachable = await canConnect(match[1] ?? '', Number(match[2]), 2_000);
+    const parts = parseHostPort(address);
+    if (parts === null) return;
+    const reachable = await canConnect(parts.host, parts.port, 2_000);
     if (reachable !== true) {
       this.logger.warn({ address, host: this.settings.host, port: this.settings.port, err: reachable }, 'the advertised address does not reach this engine from this machine; check --advertise, --host and --port');
     }
@@ -177,18 +177,3 @@ export class Engine {
   }
 }
 
-/** Resolves true when a TCP connection opens within `timeoutMs`, else with the reason. */
-function canConnect(host: string, port: number, timeoutMs: number): Promise<true | string> {
-  return new Promise((resolve) => {
-    const socket = createConnection({ host, port, timeout: timeoutMs });
-    socket.once('connect', () => {
-      socket.destroy();
-      resolve(true);
-    });
-    socket.once('timeout', () => {
-      socket.destroy();
-      resolve(`no connection within ${timeoutMs} ms`);
-    });
-    socket.once('error', (error) => resolve(error.message));
-  });
-}

@@ -1,5 +1,5 @@
 import { request, type Agent } from 'undici';
-import { describeError } from '../shared/errors.js';
+import { describeError, parseErrorBody } from '../shared/errors.js';
 import type { Logger } from '../shared/logger.js';
 import { createAgent, type TlsMaterial } from '../shared/tls.js';
 import { REPORT_PATH, type EngineReport, type ReportReply } from '../shared/protocol.js';
@@ -109,7 +109,8 @@ export class Reporter {
       signal: AbortSignal.timeout(this.options.timeoutMs),
     });
     const text = await response.body.text();
-    if (response.statusCode === 409 && errorCodeOf(text) === 'ENGINE_REPLACED') throw new ReplacedError(messageOf(text));
+    const error = response.statusCode === 409 ? parseErrorBody(text) : null;
+    if (error?.code === 'ENGINE_REPLACED') throw new ReplacedError(error.message);
     if (response.statusCode !== 200) {
       throw new Error(`coordinator answered ${response.statusCode}: ${text.slice(0, 300)}`);
     }
@@ -130,23 +131,4 @@ export class Reporter {
       this.options.logger.warn({ err: describeError(error), failedReports: this.consecutiveFailures }, 'report to the coordinator failed');
     }
   }
-}
-
-function parseErrorBody(text: string): { code?: unknown; message?: unknown } {
-  try {
-    const parsed: unknown = JSON.parse(text);
-    return typeof parsed === 'object' && parsed !== null ? parsed : {};
-  } catch {
-    return {};
-  }
-}
-
-function errorCodeOf(text: string): string | null {
-  const { code } = parseErrorBody(text);
-  return typeof code === 'string' ? code : null;
-}
-
-function messageOf(text: string): string {
-  const { message } = parseErrorBody(text);
-  return typeof message === 'string' ? message : text.slice(0, 300);
 }

@@ -19,7 +19,7 @@ export interface PredictRouteDeps {
   routingSettled?: () => Promise<void>;
 }
 
-/** How a client sends a photo, for the messages of every error about the request's form. */
+/** Instructions for sending a photo, shared by every error about the request's form. */
 const HOW_TO_SEND = "send multipart/form-data with one file field 'image' (curl -F image=@photo.jpg), or the file itself as the body with an image/* content type such as image/jpeg, or application/octet-stream";
 
 /**
@@ -27,8 +27,8 @@ const HOW_TO_SEND = "send multipart/form-data with one file field 'image' (curl 
  * body), validate and decode it once, run the cascade, and return the clients' format.
  */
 export async function registerPredictRoute(app: HttpServer, deps: PredictRouteDeps): Promise<void> {
-  // A scope of its own, with only the image parsers: a photo sent as application/json
-  // gets a 415 that says how to send it, not a JSON parse error from the server's parser.
+  // A scope of its own with only the image parsers. A photo sent as application/json then
+  // gets a 415 with the instructions, not a JSON parse error from the server's parser.
   await app.register(async (scope: HttpServer) => {
     scope.removeAllContentTypeParsers();
     // The size check is in findImagePart. The plugin checks the truncation flag only while

@@ -10,7 +10,7 @@ export interface ErrorDefinition {
 }
 
 export const ERROR_CATALOGUE = {
-  // Configuration: a CLI exit, or the answer to POST /internal/v1/config.
+  // Configuration: a CLI exit, or the response to POST /internal/v1/config.
   CONFIG_INVALID: { statusCode: 422, summary: 'A configuration file is invalid' },
   CONFIG_NOT_FOUND: { statusCode: 500, summary: 'A configuration file does not exist' },
 
@@ -76,6 +76,19 @@ export class CascadeError extends Error {
     if (Object.keys(this.details).length > 0) body.details = this.details;
     return body;
   }
+}
+
+/** Reads an API error body, `{ code, message }`, from another process; null for any other text. */
+export function parseErrorBody(text: string): { code: string; message: string } | null {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    return null;
+  }
+  if (typeof parsed !== 'object' || parsed === null || !('code' in parsed) || !('message' in parsed)) return null;
+  const { code, message } = parsed;
+  return typeof code === 'string' && typeof message === 'string' ? { code, message } : null;
 }
 
 /** Tells whether a string received from another thread or process is a catalogue code. */

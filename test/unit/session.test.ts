@@ -29,12 +29,12 @@ describe('inference thread sessions', () => {
   it('pairs concurrent runs with their replies', async () => {
     const session = await openSession('demo', DEMO, SETTINGS);
     const values = [0, 0.25, 0.5, 0.75, 1];
-    const one = [];
-    for (const value of values) one.push(await session.run(filledInput(value), SHAPE));
+    const sequential = [];
+    for (const value of values) sequential.push(await session.run(filledInput(value), SHAPE));
     const together = await Promise.all(values.map((value) => session.run(filledInput(value), SHAPE)));
     await session.close();
-    assert.notDeepEqual(one[0]?.data, one[4]?.data, 'different inputs must give different outputs for this check to mean anything');
-    for (const [index, output] of together.entries()) assert.deepEqual(output.data, one[index]?.data, `input ${values[index]}`);
+    assert.notDeepEqual(sequential[0]?.data, sequential[4]?.data, 'different inputs must give different outputs for this check to mean anything');
+    for (const [index, output] of together.entries()) assert.deepEqual(output.data, sequential[index]?.data, `input ${values[index]}`);
   });
 
   it('moves the input buffer to the thread', async () => {
